@@ -1,0 +1,189 @@
+"""The events every part of fraudstream exchanges, as versioned msgspec structs.
+
+On the wire each event is one JSON object with two envelope fields:
+``"type"`` (the event kind, e.g. ``"transaction"``) and ``"v"`` (the schema
+version of that kind). Times are integer epoch milliseconds, UTC, so that
+window arithmetic never meets a time zone. Amounts are in the transaction's
+currency's major unit (``12.50`` EUR).
+
+Validation is declarative (``msgspec.Meta`` bounds) plus ``__post_init__``
+checks for rules that span fields; both surface as ``ContractError`` naming
+the field (see ``contracts.codec``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "CHANNELS",
+    "SCHEMA_VERSION",
+    "Action",
+    "Channel",
+    "Decision",
+    "Event",
+    "FeatureContribution",
+    "Label",
+    "LabelSource",
+    "Transaction",
+    "UserMessage",
+]
+
+#: The one schema version this code writes and reads for every kind.
+SCHEMA_VERSION = 1
+
+# Bounds that reject absurd values instead of letting them poison windows.
+# 2020-01-01 .. 2100-01-01 in epoch ms: a time outside is a unit mistake (s vs ms).
+_MIN_TIME_MS = 1_577_836_800_000
+_MAX_TIME_MS = 4_102_444_800_000
+EpochMs = Annotated[int, msgspec.Meta(ge=_MIN_TIME_MS, lt=_MAX_TIME_MS)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# A single payment above 10 million units is a data error, not a purchase.
+Amount = Annotated[float, msgspec.Meta(gt=0.0, le=10_000_000.0)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+Mcc = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]
+Bin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,8}$")]
+Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+Score = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+# Customer text is untrusted and unbounded at the source: cap it at the door.
+MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+Channel = Literal["pos", "ecom", "atm", "transfer"]
+CHANNELS: tuple[Channel, ...] = ("pos", "ecom", "atm", "transfer")
+Action = Literal["allow", "flag", "block"]
+LabelSource = Literal["analyst", "chargeback", "customer", "import"]
+
+
+class Transaction(
+    msgspec.Struct, frozen=True, kw_only=True, tag="transaction", tag_field="type"
+):
+    """A card payment or account transfer to be scored. Kafka key: ``card_id``."""
+
+    v: int = SCHEMA_VERSION
+    tx_id: Id
+    event_time_ms: EpochMs
+    card_id: Id
+    customer_id: Id
+    amount: Amount
+    currency: Currency = "EUR"
+    merchant_id: Id
+    terminal_id: Id | None = None
+    mcc: Mcc = "5999"
+    country: Country
+    channel: Channel
+    card_bin: Bin | None = None
+    device_id: Id | None = None
+    ip: Annotated[str, msgspec.Meta(max_length=45)] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    #: When the customer's account was opened (account age = event_time - this).
+    account_created_ms: EpochMs | None = None
+    #: For transfers: the receiving account (new payees are an APP-scam signal).
+    payee_id: Id | None = None
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together - at `$.lat`")
+        if self.ip is not None:
+            try:
+                ipaddress.ip_address(self.ip)
+            except ValueError:
+                raise ValueError(f"not an IP address: {self.ip!r} - at `$.ip`") from None
+        if self.account_created_ms is not None and self.account_created_ms > self.event_time_ms:
+            raise ValueError("account opened after the transaction - at `$.account_created_ms`")
+
+
+class UserMessage(
+    msgspec.Struct, frozen=True, kw_only=True, tag="user_message", tag_field="type"
+):
+    """Something a customer wrote (chat, e-mail, call note). Kafka key: ``customer_id``."""
+
+    v: int = SCHEMA_VERSION
+    message_id: Id
+    customer_id: Id
+    event_time_ms: EpochMs
+    text: MessageText
+    tx_id: Id | None = None
+    channel: Literal["chat", "email", "phone", "app"] = "chat"
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+
+
+class Label(msgspec.Struct, frozen=True, kw_only=True, tag="label", tag_field="type"):
+    """Ground truth for one transaction, known from ``known_at_ms`` on.
+
+    Entity ids are optional: when the producer knows them (the simulator, the
+    review queue) the feature store updates risk rates without a look-up.
+    """
+
+    v: int = SCHEMA_VERSION
+    tx_id: Id
+    is_fraud: bool
+    source: LabelSource
+    known_at_ms: EpochMs
+    #: The transaction's own event time, so point-in-time joins need no look-up.
+    event_time_ms: EpochMs | None = None
+    card_id: Id | None = None
+    device_id: Id | None = None
+    ip: Annotated[str, msgspec.Meta(max_length=45)] | None = None
+    merchant_id: Id | None = None
+    #: Fraud scenario name when known (simulated data, analyst tagging).
+    scenario: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    analyst: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+        if self.event_time_ms is not None and self.known_at_ms < self.event_time_ms:
+            raise ValueError("label known before its transaction happened - at `$.known_at_ms`")
+
+
+class FeatureContribution(msgspec.Struct, frozen=True, array_like=False):
+    """One feature's share in a score (a SHAP value), with the value served."""
+
+    feature: str
+    value: float | None
+    contribution: float
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True, tag="decision", tag_field="type"):
+    """The scorer's verdict on one transaction. Kafka key: ``card_id``."""
+
+    v: int = SCHEMA_VERSION
+    tx_id: Id
+    card_id: Id
+    customer_id: Id
+    event_time_ms: EpochMs
+    decided_at_ms: EpochMs
+    action: Action
+    score: Score
+    reasons: list[str] = msgspec.field(default_factory=list)
+    model_version: str
+    rule_set_version: str = ""
+    #: True when the entity had no history and the cold-start model scored it.
+    cold_start: bool = False
+    #: True when a dependency was down and a fallback policy decided.
+    degraded: bool = False
+    #: The feature vector exactly as the model saw it (None = missing).
+    features: dict[str, float | None] = msgspec.field(default_factory=dict)
+    top_contributions: list[FeatureContribution] = msgspec.field(default_factory=list)
+    #: Milliseconds spent per stage (decode, features, model, rules, total).
+    timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+
+
+Event = Transaction | UserMessage | Label | Decision
+
+
+def _check_version(v: int) -> None:
+    if v != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema version {v} (this build reads {SCHEMA_VERSION}) - at `$.v`")

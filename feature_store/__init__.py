@@ -1,0 +1,4 @@
+"""feature_store."""
+
+from __future__ import annotations
+

@@ -1,0 +1,4 @@
+"""models."""
+
+from __future__ import annotations
+

@@ -1,0 +1,4 @@
+"""rules."""
+
+from __future__ import annotations
+

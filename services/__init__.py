@@ -1,0 +1,4 @@
+"""services."""
+
+from __future__ import annotations
+

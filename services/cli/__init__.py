@@ -1,0 +1,4 @@
+"""services/cli."""
+
+from __future__ import annotations
+

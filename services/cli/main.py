@@ -1,0 +1,76 @@
+"""The ``fraudstream`` command. Subcommands load lazily so ``--help`` stays fast.
+
+Each subcommand lives in its own module under ``services/cli/``; register it in
+``_COMMANDS`` as ``name -> "module:attribute"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from contracts.errors import FraudstreamError
+
+__all__ = ["cli", "main"]
+
+_COMMANDS: dict[str, str] = {
+    "stack": "services.cli.stack_cmd:stack",
+    "simulate": "services.cli.simulate_cmd:simulate",
+    "replay": "services.cli.replay_cmd:replay",
+    "topics": "services.cli.topics_cmd:topics",
+    "features": "services.cli.features_cmd:features",
+    "bench": "services.cli.bench_cmd:bench",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            module_name, attribute = self._lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """fraudstream: real-time fraud scoring on Kafka + Redis.
+
+    Configuration comes from (lowest to highest): built-in defaults, the local
+    stack's state file (.fraudstream/stack.toml), a TOML config file
+    ($FRAUDSTREAM_CONFIG or ./fraudstream.toml), and FRAUDSTREAM_* environment
+    variables (FRAUDSTREAM_KAFKA__BOOTSTRAP_SERVERS, FRAUDSTREAM_REDIS__URL, ...).
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def main() -> None:
+    """Entry point that turns the project's own errors into one clear line."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FraudstreamError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

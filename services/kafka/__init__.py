@@ -1,0 +1,3 @@
+"""Everything that speaks Kafka: client factories, topic admin, error translation."""
+
+from __future__ import annotations
