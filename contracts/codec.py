@@ -25,7 +25,7 @@ MAX_MESSAGE_BYTES = 64 * 1024
 E = TypeVar("E", Transaction, UserMessage, Label, Decision)
 
 _ENCODER = msgspec.json.Encoder()
-_ANY_DECODER: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)  # type: ignore[arg-type]
+_ANY_DECODER: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (Transaction, UserMessage, Label, Decision)
 }
@@ -40,7 +40,8 @@ def encode(event: Event) -> bytes:
 
 def decode(data: bytes) -> Event:
     """Any event kind, chosen by its ``type`` field."""
-    return _decode(data, _ANY_DECODER, None)
+    event: Event = _decode(data, _ANY_DECODER, None)
+    return event
 
 
 def decode_as(data: bytes, kind: type[E]) -> E:

@@ -40,6 +40,8 @@ SCHEMA_VERSION = 1
 _MIN_TIME_MS = 1_577_836_800_000
 _MAX_TIME_MS = 4_102_444_800_000
 EpochMs = Annotated[int, msgspec.Meta(ge=_MIN_TIME_MS, lt=_MAX_TIME_MS)]
+# Dates of the past (an account opened in 1998) only need to be after 1970.
+PastEpochMs = Annotated[int, msgspec.Meta(ge=0, lt=_MAX_TIME_MS)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 # A single payment above 10 million units is a data error, not a purchase.
 Amount = Annotated[float, msgspec.Meta(gt=0.0, le=10_000_000.0)]
@@ -59,9 +61,7 @@ Action = Literal["allow", "flag", "block"]
 LabelSource = Literal["analyst", "chargeback", "customer", "import"]
 
 
-class Transaction(
-    msgspec.Struct, frozen=True, kw_only=True, tag="transaction", tag_field="type"
-):
+class Transaction(msgspec.Struct, frozen=True, kw_only=True, tag="transaction", tag_field="type"):
     """A card payment or account transfer to be scored. Kafka key: ``card_id``."""
 
     v: int = SCHEMA_VERSION
@@ -82,7 +82,7 @@ class Transaction(
     lat: Latitude | None = None
     lon: Longitude | None = None
     #: When the customer's account was opened (account age = event_time - this).
-    account_created_ms: EpochMs | None = None
+    account_created_ms: PastEpochMs | None = None
     #: For transfers: the receiving account (new payees are an APP-scam signal).
     payee_id: Id | None = None
 
@@ -99,9 +99,7 @@ class Transaction(
             raise ValueError("account opened after the transaction - at `$.account_created_ms`")
 
 
-class UserMessage(
-    msgspec.Struct, frozen=True, kw_only=True, tag="user_message", tag_field="type"
-):
+class UserMessage(msgspec.Struct, frozen=True, kw_only=True, tag="user_message", tag_field="type"):
     """Something a customer wrote (chat, e-mail, call note). Kafka key: ``customer_id``."""
 
     v: int = SCHEMA_VERSION
@@ -186,4 +184,6 @@ Event = Transaction | UserMessage | Label | Decision
 
 def _check_version(v: int) -> None:
     if v != SCHEMA_VERSION:
-        raise ValueError(f"unsupported schema version {v} (this build reads {SCHEMA_VERSION}) - at `$.v`")
+        raise ValueError(
+            f"unsupported schema version {v} (this build reads {SCHEMA_VERSION}) - at `$.v`"
+        )

@@ -1,0 +1,224 @@
+"""The in-memory twin of ``lua/apply_batch.lua``: same plan, same semantics, dicts.
+
+Used for offline training frames (replaying history point-in-time) and unit
+tests. It ignores key expiry: replayed history has no wall clock, and every
+window already bounds itself by event time. Keep it line-for-line faithful to
+the Lua script; the parity tests compare the two on the same stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from feature_store.definitions import DistinctSet, Window
+from feature_store.online.base import Reply
+from feature_store.plan import Arg, CompiledPlan, OpSpec, PlannedItem
+
+__all__ = ["MemoryOnlineStore"]
+
+
+class MemoryOnlineStore:
+    """Feature state in Python dicts."""
+
+    def __init__(self, key_prefix: str = "fs1") -> None:
+        self.key_prefix = key_prefix
+        self._hashes: dict[str, dict[str, int | str]] = {}
+        self._zsets: dict[str, dict[str, int]] = {}
+        # Occupied buckets per window key (the Lua script keeps them in field "o").
+        self._occupied: dict[str, set[int]] = {}
+        self._dedup: dict[str, Reply] = {}
+
+    def close(self) -> None:
+        return None
+
+    def apply(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> list[Reply]:
+        return [self._apply_one(plan, item) for item in items]
+
+    def _apply_one(self, plan: CompiledPlan, item: PlannedItem) -> Reply:
+        stored = self._dedup.get(item.keys[0])
+        if stored is not None:
+            return [1, *stored[1:]]
+        reply: Reply = [0]
+        a = 0
+        for op, key in zip(plan.ops, item.keys[1:], strict=True):
+            args = item.args
+            if key == "":
+                _zeros(op, reply)
+            elif op.kind == "W":
+                self._window_update(
+                    key, op, int(args[a]), int(args[a + 1]), int(args[a + 2]), reply
+                )
+            elif op.kind == "R":
+                self._window_read_at(key, op, int(args[a]), reply)
+            elif op.kind == "D":
+                self._distinct(key, op, int(args[a]), str(args[a + 1]), reply)
+            elif op.kind == "L":
+                self._last_event(key, int(args[a]), str(args[a + 1]), str(args[a + 2]), reply)
+            else:
+                self._hour_profile(key, int(args[a]), reply)
+            a += _ARGS_PER_OP[op.kind]
+        self._dedup[item.keys[0]] = reply
+        return list(reply)
+
+    # Windows ---------------------------------------------------------------
+    def _window_update(
+        self, key: str, op: OpSpec, t: int, value: int, dcount: int, out: Reply
+    ) -> None:
+        w = cast(Window, op.state)
+        h_map = self._hashes.setdefault(key, {})
+        b = t // w.bucket_ms
+        head = h_map.get("h")
+        if head is None:
+            h = b
+        elif b > int(head):
+            h = int(head)
+            self._window_advance(key, w, h, b)
+            h_map = self._hashes.setdefault(key, {})
+            h = b
+        else:
+            h = int(head)
+        h_map["h"] = h
+        if b > h - w.longest:
+            self._occupied.setdefault(key, set()).add(b)
+            h_map[f"c{b}"] = _int(h_map.get(f"c{b}")) + dcount
+            h_map[f"s{b}"] = _int(h_map.get(f"s{b}")) + value
+            if w.with_max:
+                m = h_map.get(f"m{b}")
+                if m is None or value > int(m):
+                    h_map[f"m{b}"] = value
+            for n in w.windows:
+                if b > h - n:
+                    h_map[f"C{n}"] = _int(h_map.get(f"C{n}")) + dcount
+                    h_map[f"S{n}"] = _int(h_map.get(f"S{n}")) + value
+        self._window_read_into(h_map, w, h, out)
+
+    def _window_advance(self, key: str, w: Window, h: int, b: int) -> None:
+        if b - h >= w.longest:
+            del self._hashes[key]
+            self._occupied.pop(key, None)
+            return
+        h_map = self._hashes[key]
+        occ = self._occupied.setdefault(key, set())
+        for n in w.windows:
+            if b - h >= n:
+                h_map[f"C{n}"] = 0
+                h_map[f"S{n}"] = 0
+            else:
+                cnt, total = self._bucket_sums(h_map, occ, h - n, b - n)
+                h_map[f"C{n}"] = _int(h_map.get(f"C{n}")) - cnt
+                h_map[f"S{n}"] = _int(h_map.get(f"S{n}")) - total
+        for k in [k for k in occ if k <= b - w.longest]:
+            occ.discard(k)
+            for f in (f"c{k}", f"s{k}", f"m{k}"):
+                h_map.pop(f, None)
+
+    @staticmethod
+    def _bucket_sums(
+        h_map: dict[str, int | str], occ: set[int], low: int, high: int
+    ) -> tuple[int, int]:
+        inside = [k for k in occ if low < k <= high]
+        return (
+            sum(_int(h_map.get(f"c{k}")) for k in inside),
+            sum(_int(h_map.get(f"s{k}")) for k in inside),
+        )
+
+    @staticmethod
+    def _window_read_into(h_map: dict[str, int | str], w: Window, h: int, out: Reply) -> None:
+        for n in w.windows:
+            out.append(_int(h_map.get(f"C{n}")))
+            out.append(_int(h_map.get(f"S{n}")))
+        if w.with_max:
+            best = 0
+            for k in range(h - w.longest + 1, h + 1):
+                m = h_map.get(f"m{k}")
+                if m is not None and int(m) > best:
+                    best = int(m)
+            out.append(best)
+
+    def _window_read_at(self, key: str, op: OpSpec, t: int, out: Reply) -> None:
+        w = cast(Window, op.state)
+        h_map = self._hashes.get(key)
+        if h_map is None or "h" not in h_map:
+            _zeros(op, out)
+            return
+        h = int(h_map["h"])
+        b = t // w.bucket_ms
+        for n in w.windows:
+            if b > h and b - h >= n:
+                out += [0, 0]
+                continue
+            occ = self._occupied.get(key, set())
+            if b < h:
+                # Older than the head: its own window, from the buckets.
+                out += list(self._bucket_sums(h_map, occ, max(b - n, h - w.longest), b))
+                continue
+            cnt, total = _int(h_map.get(f"C{n}")), _int(h_map.get(f"S{n}"))
+            if b > h:
+                gone_c, gone_s = self._bucket_sums(h_map, occ, h - n, b - n)
+                cnt, total = cnt - gone_c, total - gone_s
+            out += [cnt, total]
+
+    # Distinct sets ---------------------------------------------------------
+    def _distinct(self, key: str, op: OpSpec, t: int, member: str, out: Reply) -> None:
+        d = cast(DistinctSet, op.state)
+        zset = self._zsets.setdefault(key, {})
+        previous = zset.get(member)
+        added = 0
+        if previous is None:
+            zset[member] = t
+            added = 1
+        elif t > previous:
+            zset[member] = t
+        if len(zset) > d.cap:
+            # Redis orders equal scores by member bytes; evict the lowest ranks.
+            ranked = sorted(zset.items(), key=lambda kv: (kv[1], kv[0].encode()))
+            for name, _ in ranked[: len(zset) - d.cap]:
+                del zset[name]
+        out.append(added)
+        for window in d.windows_ms:
+            low = t - window
+            out.append(sum(1 for seen in zset.values() if seen > low))
+
+    # Profiles --------------------------------------------------------------
+    def _last_event(self, key: str, t: int, lat: str, lon: str, out: Reply) -> None:
+        h_map = self._hashes.setdefault(key, {})
+        pt, gt, f = h_map.get("t"), h_map.get("gt"), h_map.get("f")
+        n = _int(h_map.get("n"))
+        out += [
+            -1 if pt is None else int(pt),
+            -1 if gt is None else int(gt),
+            str(h_map.get("lat", "")),
+            str(h_map.get("lon", "")),
+            -1 if f is None else int(f),
+            n,
+        ]
+        h_map["n"] = n + 1
+        if pt is None or t >= int(pt):
+            h_map["t"] = t
+        if lat != "" and (gt is None or t >= int(gt)):
+            h_map["gt"], h_map["lat"], h_map["lon"] = t, lat, lon
+        if f is None or t < int(f):
+            h_map["f"] = t
+
+    def _hour_profile(self, key: str, hour: int, out: Reply) -> None:
+        h_map = self._hashes.setdefault(key, {})
+        near = sum(_int(h_map.get(str(x % 24))) for x in (hour + 23, hour, hour + 1))
+        out += [near, _int(h_map.get("n"))]
+        h_map[str(hour)] = _int(h_map.get(str(hour))) + 1
+        h_map["n"] = _int(h_map.get("n")) + 1
+
+
+_ARGS_PER_OP = {"W": 3, "R": 1, "D": 2, "L": 3, "H": 1}
+
+
+def _int(value: int | str | None) -> int:
+    return 0 if value is None else int(value)
+
+
+def _zeros(op: OpSpec, out: Reply) -> None:
+    if op.kind == "L":
+        out += [-1, -1, "", "", -1, 0]
+    else:
+        zero: list[Arg] = [0] * op.width
+        out += zero

@@ -1,0 +1,3 @@
+"""Benchmarks that print figures (never asserted in tests)."""
+
+from __future__ import annotations
