@@ -19,13 +19,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from contracts.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -151,5 +153,20 @@ def _config_file() -> Path | None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from every source; keyword overrides win (tests, CLI flags)."""
-    return Settings(**overrides)
+    """Settings from every source; keyword overrides win (tests, CLI flags).
+
+    Raises ``ConfigError`` naming the bad setting(s) and where settings come from.
+    """
+    explicit = os.environ.get("FRAUDSTREAM_CONFIG")
+    if explicit and not Path(explicit).is_file():
+        raise ConfigError(f"FRAUDSTREAM_CONFIG points at {explicit}, which is not a file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}); settings come from FRAUDSTREAM_* variables, "
+            "$FRAUDSTREAM_CONFIG or ./fraudstream.toml, and .fraudstream/stack.toml"
+        ) from exc

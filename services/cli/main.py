@@ -24,6 +24,8 @@ _COMMANDS: dict[str, str] = {
     "topics": "services.cli.topics_cmd:topics",
     "features": "services.cli.features_cmd:features",
     "bench": "services.cli.bench_cmd:bench",
+    "run": "services.cli.run_cmd:run",
+    "rules": "services.cli.rules_cmd:rules",
 }
 
 
@@ -66,7 +68,9 @@ def cli(verbose: int) -> None:
 def main() -> None:
     """Entry point that turns the project's own errors into one clear line."""
     try:
-        cli(standalone_mode=False)
+        code = cli(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -76,3 +80,4 @@ def main() -> None:
     except FraudstreamError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -52,5 +52,7 @@ def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> C
     return Consumer({**config, **overrides})
 
 
-def make_admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient(settings.client_config())
+def make_admin(settings: KafkaSettings, **overrides: Any) -> AdminClient:
+    """An admin client (topic creation, metadata). ``overrides`` use librdkafka names."""
+    config: dict[str, Any] = {**settings.client_config(), **overrides}
+    return AdminClient(config)

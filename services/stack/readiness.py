@@ -1,0 +1,71 @@
+"""Wait until a freshly started server answers, or explain from its log why not."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import redis
+
+from contracts.settings import KafkaSettings
+from services.exceptions import KafkaError, StackError
+from services.kafka.admin import list_topics
+from services.stack.daemon import Daemon
+from services.stack.ports import LOOPBACK, port_accepts
+
+__all__ = ["PortTakenError", "broker_answers", "redis_answers", "wait_until_ready"]
+
+# tansu: "AddrInUse" / "Address in use"; redis: "bind: Address already in use".
+_ADDRESS_IN_USE = re.compile(r"AddrInUse|address (already )?in use", re.IGNORECASE)
+
+
+class PortTakenError(StackError):
+    """The server exited because another process bound its port first (a race we retry)."""
+
+
+def broker_answers(port: int) -> bool:
+    """Whether a Kafka-protocol broker on ``port`` answers a metadata request."""
+    try:
+        list_topics(KafkaSettings(bootstrap_servers=f"{LOOPBACK}:{port}"), timeout_s=2.0)
+    except KafkaError:
+        return False
+    return True
+
+
+def redis_answers(port: int) -> bool:
+    """Whether a Redis server on ``port`` answers PING."""
+    client = redis.Redis(host=LOOPBACK, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def wait_until_ready(
+    daemon: Daemon, port: int, answers: Callable[[int], bool], *, timeout_s: float
+) -> None:
+    """Poll until ``answers(port)``; fail fast if the process dies meanwhile.
+
+    The TCP probe comes first so the protocol client is only created once
+    something listens (librdkafka would otherwise log every refused connection).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if daemon.running() is None:
+            tail = daemon.log_tail()
+            if _ADDRESS_IN_USE.search(tail):
+                raise PortTakenError(f"{daemon.name}: port {port} was taken by another process")
+            raise StackError(
+                f"{daemon.name} exited during start-up; the end of {daemon.log_file}:\n{tail}"
+            )
+        if port_accepts(port) and answers(port):
+            return
+        if time.monotonic() >= deadline:
+            raise StackError(
+                f"{daemon.name} did not answer on {LOOPBACK}:{port} within {timeout_s:.0f} s; "
+                f"the end of {daemon.log_file}:\n{daemon.log_tail()}"
+            )
+        time.sleep(0.05)
