@@ -1,4 +1,3 @@
 """services."""
 
 from __future__ import annotations
-

@@ -1,4 +1,3 @@
 """services/cli."""
 
 from __future__ import annotations
-

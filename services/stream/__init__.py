@@ -1,0 +1,3 @@
+"""Long-running Kafka consumers: the micro-batch loop and the services built on it."""
+
+from __future__ import annotations

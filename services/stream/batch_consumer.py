@@ -1,0 +1,177 @@
+"""A micro-batching Kafka consumer loop with at-least-once delivery and an explicit error policy.
+
+Each turn: take up to ``max_batch`` messages (waiting at most ``max_wait_ms``),
+decode them (a message that fails to decode goes to the dead-letter topic with
+the reason), hand the good ones to the handler as one batch, make sure every
+message the handler produced (and every dead letter) is delivered, and only
+then commit the offsets. A crash anywhere before the commit redelivers the
+batch; handlers are idempotent (the feature store dedups on transaction id),
+so redelivery changes nothing.
+
+When the handler raises ``Retriable`` (Redis unreachable, broker hiccup) the
+same batch is retried with backoff until it succeeds or the process is asked
+to stop; nothing is committed meanwhile, so nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from contracts.errors import ContractError
+from services.exceptions import KafkaError
+from services.kafka.errors import kafka_errors
+from services.stream.dead_letter import DeadLetter, DeadLetterSink
+from services.stream.shutdown import StopFlag
+
+__all__ = ["BatchResult", "LoopStats", "MicroBatchConsumer", "Retriable"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Retriable(Exception):  # noqa: N818 - it names the policy, not a failure kind
+    """Raised by a handler when the whole batch should be tried again later."""
+
+
+@dataclass
+class BatchResult:
+    """What a handler reports: records it refused (they go to the dead-letter topic)."""
+
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass
+class LoopStats:
+    batches: int = 0
+    messages: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+
+
+class MicroBatchConsumer(Generic[T]):
+    """Consume, decode, handle, deliver, commit — in that order, batch after batch."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        topics: Sequence[str],
+        decode: Callable[[bytes], T],
+        handle: Callable[[list[tuple[Message, T]]], BatchResult],
+        dead_letters: DeadLetterSink,
+        *,
+        max_batch: int = 256,
+        max_wait_ms: int = 5,
+        retry_backoff_s: tuple[float, float] = (0.05, 2.0),
+        stop: StopFlag | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.topics = list(topics)
+        self.decode = decode
+        self.handle = handle
+        self.dead_letters = dead_letters
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.backoff = retry_backoff_s
+        self.stop = stop or StopFlag()
+        self.stats = LoopStats()
+
+    def run(
+        self, *, max_messages: int | None = None, idle_exit_s: float | None = None
+    ) -> LoopStats:
+        """Loop until stopped (or, for tests and batch jobs, a message count / idle time)."""
+        with kafka_errors(f"subscribing to {self.topics}"):
+            self.consumer.subscribe(self.topics)
+        last_message = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                messages = self._poll()
+                if not messages:
+                    if idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                        break
+                    continue
+                last_message = time.monotonic()
+                self._process(messages)
+                if max_messages is not None and self.stats.messages >= max_messages:
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        try:
+            self.consumer.close()
+        except RuntimeError:
+            pass  # already closed
+
+    def _poll(self) -> list[Message]:
+        with kafka_errors("consuming"):
+            polled = self.consumer.consume(num_messages=self.max_batch, timeout=self.max_wait_s)
+        messages = []
+        for msg in polled:
+            error = msg.error()
+            if error is None:
+                messages.append(msg)
+            else:
+                # Broker-side errors are logged; librdkafka retries them itself.
+                # (Partition-EOF events are off: enable.partition.eof defaults to false.)
+                log.warning("consumer error: %s", error)
+        return messages
+
+    def _process(self, messages: list[Message]) -> None:
+        good: list[tuple[Message, T]] = []
+        letters: list[DeadLetter] = []
+        for msg in messages:
+            value = msg.value()
+            try:
+                if value is None:
+                    raise ContractError("empty message (tombstone)")
+                good.append((msg, self.decode(value)))
+            except ContractError as exc:
+                letters.append(DeadLetter(msg, exc.problem, "decode", exc.field))
+        attempt = 0
+        while True:
+            try:
+                result = self.handle(good) if good else BatchResult()
+                break
+            except Retriable as exc:
+                attempt += 1
+                self.stats.retries += 1
+                delay = min(self.backoff[0] * 2 ** (attempt - 1), self.backoff[1])
+                log.warning("batch failed (%s); retry %d in %.2fs", exc, attempt, delay)
+                if self.stop.wait(delay):
+                    # Asked to stop while the dependency is down: leave the batch
+                    # uncommitted; the next owner of these partitions redoes it.
+                    raise KafkaError(f"stopped with an unprocessed batch: {exc}") from exc
+        for letter in (*letters, *result.dead_letters):
+            self.dead_letters.send(letter)
+        self._deliver_then_commit(messages)
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        self.stats.dead_letters += len(letters) + len(result.dead_letters)
+
+    def _deliver_then_commit(self, messages: list[Message]) -> None:
+        remaining = self.producer.flush(30)
+        failures = self.dead_letters.tracker.take_failures()
+        if remaining or failures:
+            # Not committing means the batch comes back: outputs are idempotent.
+            raise KafkaError(
+                f"{remaining} undelivered, {len(failures)} failed ({failures[:3]}); "
+                "offsets not committed",
+                retriable=True,
+            )
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            key = (msg.topic() or "", msg.partition() or 0)
+            offsets[key] = max(offsets.get(key, -1), msg.offset() or 0)
+        commit = [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
+        with kafka_errors("committing offsets"):
+            self.consumer.commit(offsets=commit, asynchronous=False)
