@@ -1,0 +1,40 @@
+"""Training orchestration details: slices, params, the best candidate."""
+
+from __future__ import annotations
+
+from models.synthetic import SyntheticData
+from models.train import TrainingResult, train_candidates
+from tests.models.helpers import small_train_config
+
+
+def test_cold_start_model_is_judged_on_cold_start_rows(trained: TrainingResult) -> None:
+    assert trained.cold_start is not None
+    assert trained.cold_start.slice_name == "cold-start rows"
+    assert trained.cold_start.rows["cold_start"].all()
+    assert trained.cold_start.bundle.metadata["evaluated_on"] == "cold-start rows"
+
+
+def test_too_few_cold_start_rows_fall_back_to_the_whole_slice(synthetic: SyntheticData) -> None:
+    config = small_train_config(families=("logistic",), min_cold_start_rows=10**6)
+    result = train_candidates(synthetic.frame, synthetic.labels, synthetic.spec, config)
+    assert result.cold_start is not None
+    assert result.cold_start.slice_name.startswith("all test rows (only ")
+    assert len(result.cold_start.rows) == len(result.frames.test)
+    assert result.cold_start.report.cold_start_rows < len(result.frames.test)
+
+
+def test_params_are_flat_and_name_their_section() -> None:
+    params = small_train_config().as_params()
+    assert params["xgboost.n_estimators"] == 60
+    assert params["split.test_days"] == 10.0
+    assert params["thresholds.block_fpr"] == 0.001
+    assert params["seed"] == 7
+    assert not any(isinstance(v, dict) for v in params.values())
+
+
+def test_best_scorer_has_the_highest_average_precision(trained: TrainingResult) -> None:
+    best = trained.best_scorer()
+    assert all(
+        (best.report.average_precision or 0) >= (c.report.average_precision or 0)
+        for c in trained.scorers.values()
+    )
