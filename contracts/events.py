@@ -172,6 +172,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, tag="decision", tag_fi
     #: The feature vector exactly as the model saw it (None = missing).
     features: dict[str, float | None] = msgspec.field(default_factory=dict)
     top_contributions: list[FeatureContribution] = msgspec.field(default_factory=list)
+    #: Rules in shadow mode that would have fired (logged, no effect) and rule tags.
+    shadow_rules: list[str] = msgspec.field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
     #: Milliseconds spent per stage (decode, features, model, rules, total).
     timings_ms: dict[str, float] = msgspec.field(default_factory=dict)
 

@@ -33,3 +33,23 @@ def features(count: int, batch: int, naive_count: int, redis_url: str | None) ->
     url = redis_url or load_settings().redis.url
     result = run_feature_bench(url, count=count, batch=batch, naive_count=naive_count)
     click.echo(result.report)
+
+
+@bench.command("models")
+@click.option(
+    "--registered/--synthetic",
+    default=False,
+    show_default=True,
+    help="The champion from the registry, or a synthetic 300-tree XGBoost.",
+)
+def models_bench(registered: bool) -> None:
+    """Model scoring latency: one row, and per row in a batch of 512."""
+    from models.bench import benchmark_registered, benchmark_synthetic_xgboost, format_latency
+
+    if registered:
+        from contracts.settings import load_settings
+
+        report = benchmark_registered(load_settings().mlflow, alias="champion")
+    else:
+        report = benchmark_synthetic_xgboost()
+    click.echo(format_latency(report))

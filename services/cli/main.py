@@ -26,6 +26,8 @@ _COMMANDS: dict[str, str] = {
     "bench": "services.cli.bench_cmd:bench",
     "run": "services.cli.run_cmd:run",
     "rules": "services.cli.rules_cmd:rules",
+    "train": "services.cli.train_cmd:train",
+    "promote": "services.cli.train_cmd:promote",
 }
 
 

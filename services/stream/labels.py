@@ -11,18 +11,13 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from contracts.codec import decode_as
 from contracts.events import Label
 from feature_store.engine import FeatureEngine
 from feature_store.exceptions import StoreUnavailableError
 from services.stream.batch_consumer import BatchResult, Retriable
 from services.stream.dead_letter import DeadLetter
 
-__all__ = ["LabelUpdater", "decode_label"]
-
-
-def decode_label(data: bytes) -> Label:
-    return decode_as(data, Label)
+__all__ = ["LabelUpdater"]
 
 
 class LabelUpdater:

@@ -8,8 +8,9 @@ from feature_store.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from services.kafka.clients import make_consumer, make_producer
 from services.stream.batch_consumer import MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
+from services.stream.decoders import decode_label
 from services.stream.delivery import DeliveryTracker
-from services.stream.labels import LabelUpdater, decode_label
+from services.stream.labels import LabelUpdater
 from services.stream.shutdown import StopFlag
 
 __all__ = ["label_consumer", "redis_store"]

@@ -1,0 +1,142 @@
+"""The scorer as a Kafka service: the batch handler around ``ScoringPipeline``.
+
+Per micro-batch (the loop in ``services.stream.batch_consumer`` decodes,
+dead-letters malformed input, and commits only after delivery):
+
+1. score the batch (one feature-store round trip, models, rules, policy, SHAP);
+2. settle decisions (one pipelined round trip): a redelivered transaction
+   re-emits the decision of its first delivery, byte for byte;
+3. produce each decision to ``decisions`` (key = card id) and flagged/blocked
+   ones to ``cases``;
+4. between batches: pick up a new champion or rule set if one appeared.
+
+Degraded policy when Redis (features) is unreachable, chosen by ``--degraded``:
+
+* ``retry`` (default): the batch waits and is retried with backoff; nothing is
+  decided without features, consumer lag grows, nothing is lost.
+* ``rules-only``: decide now from the transaction alone with the rules
+  (decisions marked ``degraded`` with reason ``D_FEATURES_UNAVAILABLE``); the
+  transactions are kept (up to ``backlog_limit``) and counted into the feature
+  windows, with their decisions recorded, as soon as Redis answers again. Past
+  the limit the scorer falls back to ``retry``. A crash during the outage loses
+  the backlog's window counts (not the decisions, which were delivered).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from confluent_kafka import Message, Producer
+
+from contracts.codec import encode
+from contracts.events import Decision, Transaction
+from contracts.settings import TopicNames
+from feature_store.exceptions import StoreUnavailableError
+from services.scoring import metrics
+from services.scoring.decision_log import DecisionRecords
+from services.scoring.pipeline import ScoredBatch, ScoringPipeline
+from services.stream.batch_consumer import BatchResult, Retriable
+from services.stream.delivery import DeliveryTracker
+
+__all__ = ["DegradedPolicy", "ScorerHandler"]
+
+log = logging.getLogger(__name__)
+DegradedPolicy = Literal["retry", "rules-only"]
+
+
+class ScorerHandler:
+    def __init__(
+        self,
+        pipeline: ScoringPipeline,
+        records: DecisionRecords,
+        producer: Producer,
+        tracker: DeliveryTracker,
+        topics: TopicNames,
+        *,
+        degraded: DegradedPolicy = "retry",
+        backlog_limit: int = 100_000,
+        between_batches: Callable[[], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.records = records
+        self.producer = producer
+        self.tracker = tracker
+        self.topics = topics
+        self.degraded = degraded
+        self.backlog_limit = backlog_limit
+        self.between_batches = between_batches
+        self.backlog: list[tuple[Transaction, Decision]] = []
+        self.emitted = 0
+        self.last_batch: ScoredBatch | None = None
+
+    def __call__(self, batch: list[tuple[Message, Transaction]]) -> BatchResult:
+        if self.between_batches is not None:
+            self.between_batches()
+        transactions = [tx for _, tx in batch]
+        try:
+            self._drain_backlog()
+            scored = self.pipeline.score(transactions)
+            decisions, earlier = self.records.settle(scored.decisions)
+        except StoreUnavailableError as exc:
+            if self.degraded == "retry" or len(self.backlog) + len(batch) > self.backlog_limit:
+                raise Retriable(str(exc)) from exc
+            log.warning("features unavailable, deciding %d by rules only: %s", len(batch), exc)
+            scored = self.pipeline.score_degraded(transactions)
+            decisions, earlier = scored.decisions, 0
+            self.backlog.extend(zip(transactions, decisions, strict=True))
+            metrics.DEGRADED_BATCHES.inc()
+        self._emit(decisions)
+        self._observe(scored, decisions, earlier, len(batch))
+        self.last_batch = scored
+        return BatchResult()
+
+    def _drain_backlog(self) -> None:
+        """Count the transactions decided while Redis was down, and record their decisions."""
+        if not self.backlog:
+            return
+        transactions = [tx for tx, _ in self.backlog]
+        for start in range(0, len(transactions), 512):
+            self.pipeline.engine.process(transactions[start : start + 512])
+        self.records.settle([decision for _, decision in self.backlog])
+        log.info("features back: %d degraded transactions counted", len(self.backlog))
+        self.backlog.clear()
+
+    def _emit(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            payload = encode(decision)
+            key = decision.card_id.encode()
+            self.producer.produce(
+                self.topics.decisions, value=payload, key=key, on_delivery=self.tracker.report
+            )
+            if decision.action != "allow":
+                self.producer.produce(
+                    self.topics.cases, value=payload, key=key, on_delivery=self.tracker.report
+                )
+        self.producer.poll(0)  # serve delivery callbacks without waiting
+        self.emitted += len(decisions)
+
+    @staticmethod
+    def _observe(scored: ScoredBatch, decisions: list[Decision], earlier: int, size: int) -> None:
+        metrics.TRANSACTIONS.inc(size)
+        metrics.BATCH_SIZE.observe(size)
+        metrics.REDELIVERED.inc(earlier)
+        for stage, ms in scored.stage_ms.items():
+            metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+        for decision in decisions:
+            metrics.DECISIONS.labels(decision.action).inc()
+
+
+def periodic(every_s: float, action: Callable[[], None]) -> Callable[[], None]:
+    """``action`` at most once per ``every_s`` seconds (for model/rule reload checks)."""
+    last = [float("-inf")]
+
+    def maybe() -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            action()
+
+    return maybe
