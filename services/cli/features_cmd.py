@@ -72,3 +72,44 @@ def build(tx_path: Path, labels_path: Path | None, out: Path) -> None:
     cold = int(frame["cold_start"].sum())
     click.echo(f"wrote {len(frame):,} rows x {frame.shape[1]} columns to {out}")
     click.echo(f"{cold:,} rows are cold start (the card had no history)")
+
+
+@features.command("backfill")
+@click.argument("history", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--batch", default=512, show_default=True, help="Transactions per round trip.")
+def backfill(history: Path, batch: int) -> None:
+    """Load history (transactions.* and labels.* in HISTORY) into the online store.
+
+    Replays transactions and labels in time order through the same engine the
+    scorer uses, so a new deployment starts with card histories, first-seen
+    sets and label risk instead of treating every card as new. Idempotent:
+    transactions already counted are skipped by the store's dedup.
+    """
+    from tqdm import tqdm
+
+    from contracts.settings import load_settings
+    from feature_store import FeatureEngine
+    from feature_store.offline import frame_to_labels, frame_to_transactions, replay_order
+    from services.cli.train_cmd import find_history_file
+    from services.stream.wiring import redis_store
+
+    transactions = frame_to_transactions(
+        _read(find_history_file(history, "transactions")).sort_values(
+            "event_time_ms", kind="stable"
+        )
+    )
+    labels = frame_to_labels(_read(find_history_file(history, "labels")))
+    store = redis_store(load_settings())
+    engine = FeatureEngine(store)
+    counted = 0
+    with tqdm(total=len(transactions), desc="backfill", unit="tx") as bar:
+        for kind, run in replay_order(transactions, labels):
+            if kind == "label":
+                engine.apply_labels(run)  # type: ignore[arg-type]
+                continue
+            for start in range(0, len(run), batch):
+                rows = engine.process(run[start : start + batch])  # type: ignore[arg-type]
+                counted += sum(not row.duplicate for row in rows)
+                bar.update(len(rows))
+    store.close()
+    click.echo(f"backfill: {counted:,} transactions counted, {len(labels):,} labels applied")

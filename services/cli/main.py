@@ -28,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "rules": "services.cli.rules_cmd:rules",
     "train": "services.cli.train_cmd:train",
     "promote": "services.cli.train_cmd:promote",
+    "summary": "services.cli.summary_cmd:summary",
 }
 
 

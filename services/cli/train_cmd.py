@@ -19,7 +19,7 @@ _HISTORY_HELP = (
 )
 
 
-def _find(directory: Path, stem: str) -> Path:
+def find_history_file(directory: Path, stem: str) -> Path:
     for suffix in (".parquet", ".csv"):
         path = directory / f"{stem}{suffix}"
         if path.is_file():
@@ -39,8 +39,8 @@ def load_history(directory: Path, *, rebuild: bool = False) -> tuple[pd.DataFram
     """The point-in-time feature frame (cached next to the history) and the labels."""
     from feature_store.offline import build_feature_frame
 
-    tx_path = _find(directory, "transactions")
-    labels = _read(_find(directory, "labels"))
+    tx_path = find_history_file(directory, "transactions")
+    labels = _read(find_history_file(directory, "labels"))
     cache = directory / "features.parquet"
     if cache.is_file() and not rebuild and cache.stat().st_mtime >= tx_path.stat().st_mtime:
         click.echo(f"features: reusing {cache}")
