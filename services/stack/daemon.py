@@ -63,6 +63,9 @@ class Daemon:
 
     def __init__(self, name: str, directory: Path) -> None:
         self.name = name
+        # Absolute: the server starts in another working directory, and a relative
+        # log path there would point nowhere (the shell's redirect would fail).
+        directory = directory.resolve()
         self.pid_file = directory / f"{name}.pid"
         self.log_file = directory / f"{name}.log"
 

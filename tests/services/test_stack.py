@@ -245,3 +245,16 @@ def test_watchdog_stops_the_stack_when_its_owner_dies(state_dir: Path) -> None:
     stack = LocalStack(state_dir)
     assert stack.kafka.running() is None and stack.redis.running() is None
     assert not stack.stack_file.exists()
+
+
+def test_a_relative_state_dir_works_from_its_own_working_directory(tmp_path, monkeypatch):
+    """The default state dir is relative (.fraudstream); the servers start elsewhere."""
+    from services.stack import LocalStack
+
+    monkeypatch.chdir(tmp_path)
+    stack = LocalStack(Path(".fraudstream"), kafka_port=0, redis_port=0)
+    try:
+        stack.up()
+        assert stack.status().healthy
+    finally:
+        stack.down()
