@@ -116,7 +116,9 @@ class LocalStack:
         tansu_bin: Path | None = None,
         redis_bin: Path | None = None,
     ) -> None:
-        self.state_dir = Path(state_dir)
+        # Absolute: servers run in other working directories (a relative --dir or log
+        # path there would point nowhere).
+        self.state_dir = Path(state_dir).resolve()
         self.directory = self.state_dir / "stack"
         self.stack_file = stack_file(self.state_dir)
         self.kafka_port = kafka_port
