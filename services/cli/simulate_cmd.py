@@ -59,7 +59,28 @@ _DEFAULT_FILE_START = "2025-01-06"  # a Monday, so week one starts with a weekda
     help="Scenario mix as shares of fraudulent transactions, e.g. "
     "card_testing=0.3,account_takeover=0.2 (left-out scenarios get none). "
     "Scenarios: card_testing, account_takeover, compromised_terminal, "
-    "impossible_travel, proxy_ip, app_scam. Default: all six.",
+    "impossible_travel, proxy_ip, app_scam, bin_attack, new_account_fraud. "
+    "Default: all of them.",
+)
+@click.option(
+    "--new-customer-share",
+    type=click.FloatRange(0.0, 0.9),
+    default=0.25,
+    show_default=True,
+    help="Share of customers who open their account during the run (new cards: cold start).",
+)
+@click.option(
+    "--card-replacement-rate",
+    type=click.FloatRange(0.0, 0.1),
+    default=0.003,
+    show_default=True,
+    help="Chance per card per day of a replacement card (a new card number).",
+)
+@click.option(
+    "--reissue-after-fraud/--no-reissue-after-fraud",
+    default=True,
+    show_default=True,
+    help="Block and reissue a card once its fraud is known.",
 )
 @click.option(
     "--confirmed-legit-share",
@@ -117,6 +138,9 @@ def simulate(
     start: str | None,
     fraud_rate: float,
     mix: str | None,
+    new_customer_share: float,
+    card_replacement_rate: float,
+    reissue_after_fraud: bool,
     confirmed_legit_share: float,
     drain_labels: bool,
     out: Path | None,
@@ -168,6 +192,9 @@ def simulate(
         days=(days or 30) if file_mode else days,
         fraud_rate=fraud_rate,
         confirmed_legit_share=confirmed_legit_share,
+        new_customer_share=new_customer_share,
+        card_replacement_rate=card_replacement_rate,
+        reissue_after_fraud=reissue_after_fraud,
         drain_labels=drain_labels,
         **extra,
     )

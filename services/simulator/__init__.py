@@ -5,6 +5,7 @@ Layout::
     config.py      SimulatorConfig, scenario names, --mix / --start parsing
     geo.py         cities, currencies, IP ranges, distances
     population.py  customers, cards, devices, payees, merchants, terminals
+    growth.py      customers who join during the run, replaced cards, never-used cards
     rhythm.py      daily and weekly rhythm
     texts.py       customer messages (templates x fillers) and their categories
     world.py       mutable run state; builds, stamps and schedules every event

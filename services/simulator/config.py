@@ -1,4 +1,4 @@
-"""What a simulation run is asked to produce: population size, time span, fraud rate and mix.
+"""What a simulation run is asked to produce: population, time span, growth, fraud rate and mix.
 
 A ``SimulatorConfig`` plus its seed fully determines the event stream: the same
 config yields byte-identical events. It is validated when built; a bad value is
@@ -15,6 +15,7 @@ from contracts.errors import ConfigError
 
 __all__ = [
     "DEFAULT_MIX",
+    "ENDLESS_JOIN_SPAN_DAYS",
     "SCENARIOS",
     "SimulatorConfig",
     "parse_mix",
@@ -30,18 +31,25 @@ SCENARIOS: tuple[str, ...] = (
     "impossible_travel",
     "proxy_ip",
     "app_scam",
+    "bin_attack",
+    "new_account_fraud",
 )
 
 #: Share of fraudulent *transactions* per scenario (not of episodes: a card-testing
 #: burst is ~20 transactions, an APP scam one or two).
+#: The last two hit cards nobody has used yet (cold start for the feature store).
 DEFAULT_MIX: dict[str, float] = {
-    "card_testing": 0.25,
-    "account_takeover": 0.15,
-    "compromised_terminal": 0.20,
-    "impossible_travel": 0.15,
-    "proxy_ip": 0.15,
-    "app_scam": 0.10,
+    "card_testing": 0.19,
+    "account_takeover": 0.12,
+    "compromised_terminal": 0.17,
+    "impossible_travel": 0.12,
+    "proxy_ip": 0.12,
+    "app_scam": 0.08,
+    "bin_attack": 0.11,
+    "new_account_fraud": 0.09,
 }
+#: Without a fixed end (Kafka mode), customers join over this many simulated days.
+ENDLESS_JOIN_SPAN_DAYS = 30
 
 _DAY_MS = 86_400_000
 
@@ -58,6 +66,16 @@ class SimulatorConfig:
     days: int | None = 30
     #: Target share of transactions that are fraudulent.
     fraud_rate: float = 0.008
+    #: Share of customers who open their account (and get their card) during the
+    #: run, at moments spread evenly over it (over ``ENDLESS_JOIN_SPAN_DAYS`` when
+    #: endless); they transact only from then on, so new cards keep appearing.
+    new_customer_share: float = 0.25
+    #: Chance per card per day that the bank replaces it (expiry, loss, a new
+    #: virtual card); cards with reported fraud are replaced on top of this.
+    card_replacement_rate: float = 0.003
+    #: Block and reissue a card once the bank learns of fraud on it. With this off
+    #: and the two above at 0, the cards of day 1 are all the run ever sees.
+    reissue_after_fraud: bool = True
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     #: Share of legitimate transactions later confirmed legitimate (``source="import"``).
     confirmed_legit_share: float = 0.02
@@ -80,6 +98,16 @@ class SimulatorConfig:
             raise ConfigError("days must be at least 1")
         if not 0.0 <= self.fraud_rate < 0.5:
             raise ConfigError(f"fraud_rate must be in [0, 0.5), got {self.fraud_rate}")
+        if not 0.0 <= self.new_customer_share <= 0.9:
+            # Above that, the first days have almost nobody to pay or to defraud.
+            raise ConfigError(
+                f"new_customer_share must be in [0, 0.9], got {self.new_customer_share}"
+            )
+        if not 0.0 <= self.card_replacement_rate <= 0.1:
+            raise ConfigError(
+                f"card_replacement_rate must be in [0, 0.1] per day, got "
+                f"{self.card_replacement_rate}"
+            )
         for name in ("confirmed_legit_share", "dispute_share", "unlabelled_fraud_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -95,6 +123,11 @@ class SimulatorConfig:
     @property
     def end_ms(self) -> int | None:
         return None if self.days is None else self.start_ms + self.days * _DAY_MS
+
+    @property
+    def join_span_ms(self) -> int:
+        """The stretch of time over which new customers open their accounts."""
+        return (ENDLESS_JOIN_SPAN_DAYS if self.days is None else self.days) * _DAY_MS
 
     def normalised_mix(self) -> dict[str, float]:
         """The mix over every known scenario, summing to 1 (absent ones are 0)."""

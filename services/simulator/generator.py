@@ -7,8 +7,9 @@ config (seed included) -> byte-identical events.
 
 Each simulated day (a 24-hour window from ``start_ms``):
 
-1. trips start, the day's legitimate payments are planned (vectorised) and
-   benign messages are scheduled;
+1. cards due for replacement get their new numbers (growth.py), trips start,
+   the day's legitimate payments of the customers who have joined by then are
+   planned (vectorised) and benign messages are scheduled;
 2. the fraud budget for the day is ``legit x rate / (1 - rate)`` transactions,
    split by the mix; each scenario keeps a running balance of fraud it is owed
    and starts episodes by randomised rounding, so the achieved rate tracks the
@@ -78,6 +79,7 @@ def simulate(config: SimulatorConfig) -> Iterator[SimulatedEvent]:
     window = config.start_ms
     end = config.end_ms
     while end is None or window < end:
+        world.growth.start_day(window)
         legit.plan_trips(window)
         day = legit.plan_day(window)
         legit.plan_messages(window)

@@ -8,7 +8,14 @@
   labelled at once. Push payments (transfers) are never charged back: their
   only labels are customer reports, so unreported APP scams stay unlabelled,
   as they do in real banks.
+* Fraud on an account a fraudster opened (``new_account_fraud``) has no
+  victim to report it and no cardholder to charge it back: the bank's own
+  review finds it (identity checks, the account going negative) 1-20 days
+  after the bust-out and labels the whole account at once (``source="import"``).
 * A configurable share of fraud is never labelled at all.
+* Once the bank knows of fraud on a card (report or chargeback), the card is
+  blocked and reissued a few days later (growth.py): a new card number whose
+  first payments are cold starts again.
 * Legitimate transactions get ``is_fraud=False`` labels too: a share is
   confirmed legitimate by the back office (``source="import"``, 1-10 days), and
   a small share is disputed by the customer and resolved in the merchant's
@@ -24,6 +31,7 @@ from contracts.events import Transaction
 from services.simulator.world import World
 
 __all__ = [
+    "BACK_OFFICE_DELAY_DAYS",
     "CHARGEBACK_DELAY_DAYS",
     "CUSTOMER_DELAY_HOURS",
     "CUSTOMER_REPORT_PROBABILITY",
@@ -46,13 +54,24 @@ CUSTOMER_REPORT_PROBABILITY: dict[str, float] = {
     "impossible_travel": 0.35,
     "proxy_ip": 0.15,
     "app_scam": 0.85,
+    # A 50-cent charge on a card the customer has not even started to use.
+    "bin_attack": 0.05,
+    # A synthetic identity does not complain; the bank finds it itself.
+    "new_account_fraud": 0.0,
 }
+#: (min, median, max) days from the last transaction of a fraudulent account to its discovery.
+BACK_OFFICE_DELAY_DAYS = (1.0, 5.0, 20.0)
+_BACK_OFFICE_SCENARIOS = frozenset({"new_account_fraud"})
+_CARD_CHANNELS = frozenset({"pos", "atm", "ecom"})
 _REPORT_INTENT = {"account_takeover": "ato_report", "app_scam": "app_scam_after"}
 
 
 def label_fraud(world: World, scenario: str, episode: str, txs: list[Transaction]) -> None:
     """Schedule the labels (and report messages) for one episode's fraud transactions."""
     rng = world.label_rng
+    if scenario in _BACK_OFFICE_SCENARIOS:
+        _back_office_finding(world, scenario, txs)
+        return
     by_customer: dict[str, list[Transaction]] = {}
     for tx in txs:
         by_customer.setdefault(tx.customer_id, []).append(tx)
@@ -68,6 +87,20 @@ def label_fraud(world: World, scenario: str, episode: str, txs: list[Transaction
                 world.label(tx, is_fraud=True, source="chargeback", known_at_ms=known,
                             scenario=scenario)
             )  # fmt: skip
+            world.growth.schedule_replacement(tx.card_id, known)
+
+
+def _back_office_finding(world: World, scenario: str, txs: list[Transaction]) -> None:
+    rng = world.label_rng
+    if not txs or rng.random() < world.config.unlabelled_fraud_share:
+        return
+    last = max(tx.event_time_ms for tx in txs)
+    known = last + _clipped_lognormal_ms(rng, BACK_OFFICE_DELAY_DAYS, DAY_MS)
+    for tx in txs:
+        world.add_label(
+            world.label(tx, is_fraud=True, source="import", known_at_ms=known,
+                        scenario=scenario, note="account closed after the bank's review")
+        )  # fmt: skip
 
 
 def _customer_report(world: World, scenario: str, episode: str, group: list[Transaction]) -> None:
@@ -94,6 +127,8 @@ def _customer_report(world: World, scenario: str, episode: str, group: list[Tran
             world.label(tx, is_fraud=True, source="customer", known_at_ms=known,
                         scenario=scenario, note="reported by the customer")
         )  # fmt: skip
+        if tx.channel in _CARD_CHANNELS:
+            world.growth.schedule_replacement(tx.card_id, known)
 
 
 def label_legit(world: World, tx: Transaction, roll: float) -> None:

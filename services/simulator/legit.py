@@ -14,7 +14,9 @@ Realism that matters for the detectors downstream:
   legitimate payments of a card never imply faster than ~650 km/h;
 * new phones: a legitimate new device now and then becomes a usual one, so
   "new device" alone is not fraud; new IPs on trips and in cafes likewise;
-* new payees: people add a landlord or a friend now and then.
+* new payees: people add a landlord or a friend now and then;
+* new customers pay only from the day they join, and a replaced card's new
+  number simply takes over (growth.py): their first payments are cold starts.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ class LegitPlanner:
             offset = CITIES[customer.home_city].utc_offset_h
             t = int(place_in_window(window_start, local, offset)[0])
             intent = "complaint" if rng.random() < 0.25 else "benign"
-            world.add_message(world.message(customer, t, intent), intent)
+            if customer.active_from_ms <= t:  # nobody writes before having an account
+                world.add_message(world.message(customer, t, intent), intent)
 
     # transactions ------------------------------------------------------------
     def plan_day(self, window_start: int) -> LegitDay:
@@ -121,6 +124,10 @@ class LegitPlanner:
         n = len(customer_index)
         local = legit_profile(window_start).sample(rng, n)
         times = place_in_window(window_start, local, self.home_offsets[customer_index])
+        # Customers who join later do not pay yet (growth.py).
+        active = times >= self.world.growth.active_from[customer_index]
+        customer_index, times = customer_index[active], times[active]
+        n = len(customer_index)
         uniforms = rng.random((n, 9))
         normals = rng.standard_normal(n)
         cum = population.channel_cum[customer_index]
@@ -203,6 +210,7 @@ class LegitDay:
             customer=customer, card=card, t=t, merchant=merchant, channel=channel,
             amount_eur=amount, terminal=terminal, device=device, ip=ip, city=city, payee=payee,
         )  # fmt: skip
+        world.growth.note_used(tx.card_id)
         label_legit(world, tx, u[_U_LABEL])
         return SimulatedEvent(tx)
 

@@ -5,7 +5,8 @@ seed (a file export and a Kafka stream, say) see the same customers, cards and
 merchants under the same ids, whatever their fraud mix or start time.
 
 Customers mutate during a run (a new phone becomes a usual device, a new payee
-becomes a usual one, a trip starts and ends); merchants never do.
+becomes a usual one, a trip starts and ends, a card is replaced; growth.py picks
+who joins the bank during the run); merchants never do.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class Customer:
     fav_pos: list[int]
     fav_ecom: list[int]
     trip: Trip | None = None
+    #: From when the customer pays: the start of time for long-standing customers,
+    #: the day they join for those who open their account during the run (growth.py).
+    active_from_ms: int = 0
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ import numpy as np
 from contracts.events import Channel, Label, LabelSource, Transaction, UserMessage
 from services.simulator.config import SimulatorConfig
 from services.simulator.geo import CITIES, EUR_RATES, random_ip
+from services.simulator.growth import Growth
 from services.simulator.population import Customer, Merchant, Population, build_population
 from services.simulator.texts import INTENT_CATEGORY, compose_message
 
@@ -67,6 +68,11 @@ class World:
         self.text_rng = random.Random(_sub_seed(config.seed, 5))
         #: Scalar draws of the legitimate traffic (new IPs, trip plans).
         self.legit_scalar_rng = random.Random(_sub_seed(config.seed, 6))
+        #: Who joins when, which cards are replaced and which are still unused.
+        self.growth = Growth(self.population, config, self.run_tag)
+        #: Accounts fraudsters opened during the run, by card (never in the population:
+        #: nobody legitimate pays with them and no scenario picks them as victims).
+        self.fraud_accounts: dict[str, Customer] = {}
         self._merchants_by_id = {m.merchant_id: m for m in self.population.merchants}
         self.customers_by_city: dict[int, list[Customer]] = {}
         for customer in self.population.customers:
@@ -76,8 +82,13 @@ class World:
         self._tx_serial = itertools.count()
         self._message_serial = itertools.count()
         self._episode_serial = itertools.count()
+        self._account_serial = itertools.count()
         #: Payee accounts controlled by money mules, reused across scams.
         self.mule_payees = [self.new_payee() for _ in range(12)]
+        #: Mule payees each APP-scam victim has already been talked into paying.
+        self.mules_paid: dict[str, set[str]] = {}
+        #: Devices a fraud ring opens accounts from, reused across new-account fraud.
+        self.ring_devices: list[str] = []
 
     # ids -----------------------------------------------------------------
     def tx_id(self) -> str:
@@ -94,6 +105,9 @@ class World:
         self.population.payee_serial += 1
         return f"py-{self.run_tag}-{self.population.payee_serial:07d}"
 
+    def new_customer_id(self) -> str:
+        return f"cu-{self.run_tag}-{next(self._account_serial):07d}"
+
     # where people are ------------------------------------------------------
     def location(self, customer: Customer, t: int) -> int | None:
         """The customer's city at ``t``, or None while travelling between cities."""
@@ -108,11 +122,31 @@ class World:
         return self._merchants_by_id[merchant_id]
 
     def customer_of(self, card_id: str) -> Customer:
-        return self.population.customers[self.population.card_to_customer[card_id]]
+        index = self.population.card_to_customer.get(card_id)
+        if index is None:
+            return self.fraud_accounts[card_id]
+        return self.population.customers[index]
+
+    def register_fraud_account(self, customer: Customer) -> None:
+        for card in customer.cards:
+            self.fraud_accounts[card] = customer
 
     def random_customer(self, rng: random.Random) -> Customer:
         customers = self.population.customers
         return customers[int(rng.random() * len(customers))]
+
+    def random_active_customer(self, rng: random.Random, t: int) -> Customer:
+        """A customer who already pays at ``t`` (not one who joins later)."""
+        customers = self.population.customers
+        start = int(rng.random() * len(customers))
+        # Walk on from a random index: joiners are scattered at random and at most
+        # 90% of customers join late (config), so this stops within a few steps,
+        # at the latest at a long-standing customer.
+        for step in range(len(customers)):
+            customer = customers[(start + step) % len(customers)]
+            if customer.active_from_ms <= t:
+                return customer
+        raise AssertionError("no active customer")  # unreachable: not everyone joins late
 
     # building events ------------------------------------------------------------
     def transaction(
@@ -223,6 +257,7 @@ class World:
         """Schedule ``tx``; False (and nothing scheduled) when it falls after the run."""
         if not self.in_run(tx.event_time_ms):
             return False
+        self.growth.note_used(tx.card_id)
         self._push(tx.event_time_ms, SimulatedEvent(tx, is_fraud, scenario, episode))
         return True
 

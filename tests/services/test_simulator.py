@@ -366,7 +366,9 @@ def test_customers_live_mostly_in_one_country_and_some_accounts_are_new(
     assert shares.most_common(1)[0][0] == "DE"
     assert shares["DE"] / len(home) > 0.7
     assert len(shares) >= 4
-    assert 0.01 < len(new_accounts) / CONFIG.customers < 0.15
+    # A quarter of the customers join during the run (config), 5% opened their
+    # account shortly before it, and fraudsters open a few accounts of their own.
+    assert 0.2 < len(new_accounts) / CONFIG.customers < 0.4
 
 
 def test_cities_table_is_sane() -> None:

@@ -75,14 +75,15 @@ def run() -> Run:
         if item.episode is not None:
             episodes[item.episode].append(tx_item)
         who = event.customer_id
+        # Accounts fraudsters open during the run are in no population: all new.
         novelty[event.tx_id] = Novelty(
-            device=event.device_id is not None and event.device_id not in devices[who],
-            ip=event.ip is not None and event.ip not in ips[who],
-            payee=event.payee_id is not None and event.payee_id not in payees[who],
+            device=event.device_id is not None and event.device_id not in devices.get(who, ()),
+            ip=event.ip is not None and event.ip not in ips.get(who, ()),
+            payee=event.payee_id is not None and event.payee_id not in payees.get(who, ()),
         )
         for known, value in ((devices, event.device_id), (ips, event.ip), (payees, event.payee_id)):
             if value is not None:
-                known[who].add(value)
+                known.setdefault(who, set()).add(value)
     return Run(items, txs, novelty, episodes, messages)
 
 
@@ -221,6 +222,7 @@ def test_fraud_labels_know_the_scenario_and_push_payments_come_from_customers(ru
     assert sources["app_scam"] == {"customer"}
     assert sources["card_testing"] >= {"chargeback"}
     assert sources["impossible_travel"] == {"chargeback", "customer"}
+    assert sources["new_account_fraud"] == {"import"}
 
 
 def test_customer_reports_come_with_a_message_before_the_label(run: Run) -> None:
@@ -240,3 +242,75 @@ def test_customer_reports_come_with_a_message_before_the_label(run: Run) -> None
         )
         reported += 1
     assert reported > 50
+
+
+def first_uses(run: Run) -> set[str]:
+    """Transactions that were their card's first in the stream (cold start)."""
+    seen: set[str] = set()
+    firsts: set[str] = set()
+    for item in run.txs:
+        if item.event.card_id not in seen:
+            seen.add(item.event.card_id)
+            firsts.add(item.event.tx_id)
+    return firsts
+
+
+def test_bin_attack_enumerates_never_used_cards_with_tiny_payments(run: Run) -> None:
+    firsts = first_uses(run)
+    legit_ips = {i.event.ip for i in run.txs if not i.is_fraud}
+    cards = fresh = 0
+    for txs in fraud_episodes(run, "bin_attack"):
+        assert all(eur(tx) <= 1.0 and tx.channel == "ecom" for tx in txs)
+        assert txs[-1].event_time_ms - txs[0].event_time_ms <= 5 * MINUTE_MS
+        assert len({tx.device_id for tx in txs}) == 1
+        assert len({tx.ip for tx in txs}) == 1 and txs[0].ip not in legit_ips
+        assert len({tx.merchant_id for tx in txs}) == 1
+        assert len({tx.card_bin for tx in txs}) == 1  # one BIN enumerated
+        episode_cards = {tx.card_id for tx in txs}
+        assert len(episode_cards) >= 5
+        episode_fresh = {tx.card_id for tx in txs if tx.tx_id in firsts}
+        assert len(episode_fresh) >= 0.4 * len(episode_cards)
+        cards += len(episode_cards)
+        fresh += len(episode_fresh)
+    assert fresh >= 0.65 * cards  # mostly the first transaction those cards ever make
+
+
+def test_new_account_fraud_busts_out_of_a_just_opened_account(run: Run) -> None:
+    firsts = first_uses(run)
+    population = build_population(
+        CONFIG.customers, CONFIG.population_tag(), CONFIG.start_ms, CONFIG.seed
+    )
+    genuine = {c.customer_id for c in population.customers}
+    legit_devices = {i.event.device_id for i in run.txs if not i.is_fraud}
+    by_account: dict[str, list[TxItem]] = defaultdict(list)
+    for item in run.txs:
+        by_account[item.event.customer_id].append(item)
+    for txs in fraud_episodes(run, "new_account_fraud"):
+        assert len({tx.device_id for tx in txs}) == 1  # a ring's one device
+        accounts = {tx.customer_id for tx in txs}
+        assert 1 <= len(accounts) <= 3
+        for account in accounts:
+            assert account not in genuine
+            items = by_account[account]
+            # Nobody genuine ever pays with it: every payment is the episode's fraud.
+            assert all(i.is_fraud and i.scenario == "new_account_fraud" for i in items)
+            first = items[0].event
+            assert first.tx_id in firsts
+            assert first.account_created_ms is not None
+            assert 5 * MINUTE_MS <= first.event_time_ms - first.account_created_ms <= 4 * HOUR_MS
+            assert first.device_id not in legit_devices
+            assert max(eur(i.event) for i in items) >= 300
+
+
+def test_new_account_fraud_is_found_by_the_bank_not_reported(run: Run) -> None:
+    scenario_of = {i.event.tx_id: i.scenario for i in run.txs}
+    delays = []
+    for item in run.items:
+        label = item.event
+        if isinstance(label, Label) and scenario_of.get(label.tx_id) == "new_account_fraud":
+            assert label.is_fraud and label.source == "import"
+            assert label.event_time_ms is not None
+            delays.append(label.known_at_ms - label.event_time_ms)
+    assert len(delays) > 10
+    # 1-20 days after the account's last payment, which is at most ~1.5 days after its first.
+    assert all(DAY_MS <= d <= 22 * DAY_MS for d in delays)

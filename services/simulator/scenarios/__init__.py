@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from services.simulator.scenarios.accounts import account_takeover, app_scam
 from services.simulator.scenarios.cards import card_testing, proxy_ip
+from services.simulator.scenarios.fresh import bin_attack, new_account_fraud
 from services.simulator.scenarios.stolen import compromised_terminal, impossible_travel
 from services.simulator.world import World
 
@@ -26,6 +27,8 @@ SCENARIO_FUNCTIONS: dict[str, ScenarioFunction] = {
     "impossible_travel": impossible_travel,
     "proxy_ip": proxy_ip,
     "app_scam": app_scam,
+    "bin_attack": bin_attack,
+    "new_account_fraud": new_account_fraud,
 }
 
 #: Mean fraudulent transactions per episode (from the scenario's own parameters).
@@ -36,4 +39,6 @@ EXPECTED_FRAUD_PER_EPISODE: dict[str, float] = {
     "impossible_travel": 2.0,  # 1-3 payments far away
     "proxy_ip": 25.0,  # 8-25 cards x 1-2 purchases
     "app_scam": 1.3,  # one transfer, sometimes a second
+    "bin_attack": 10.2,  # 5-12 cards x 1.2 tries
+    "new_account_fraud": 4.6,  # 1-3 accounts x (30% a warm-up purchase + 1-3 cash-outs)
 }

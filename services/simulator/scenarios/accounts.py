@@ -90,7 +90,11 @@ def app_scam(world: World, window_start: int) -> int:
     # The victim pays from their own phone and home line: nothing looks foreign.
     device = customer.devices[-1]
     ip = customer.ips[0]
-    payee = pick(rng, world.mule_payees) if rng.random() < 0.5 else world.new_payee()
+    # A payee the victim never paid: a repeat victim is not sent to the same mule twice.
+    paid = world.mules_paid.setdefault(customer.customer_id, set())
+    mules = [p for p in world.mule_payees if p not in paid]
+    payee = pick(rng, mules) if mules and rng.random() < 0.5 else world.new_payee()
+    paid.add(payee)
     transfers = population.merchants[population.transfer_by_country[home.country]]
     t += int(rng.uniform(10.0, 60.0) * MINUTE_MS)
     amount = min(25_000.0, max(500.0, 4_000.0 * math.exp(rng.gauss(0.0, 0.6))))

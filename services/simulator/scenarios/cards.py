@@ -43,7 +43,8 @@ def card_testing(world: World, window_start: int) -> int:
     merchant = pick_ecom(world, rng, _TEST_MCCS)
     t = place_one(window_start, BOT_PROFILE.sample_one(rng), 0)
     for _ in range(5 + int(rng.random() * 11)):
-        customer = world.random_customer(rng)
+        # Stolen numbers are of cards in use (never-used ones: bin_attack).
+        customer = world.random_active_customer(rng, window_start)
         card = int(rng.random() * len(customer.cards))
         # One to three tries per card, a few seconds apart: a script, not a person.
         for _ in range(1 + int(rng.random() * 3)):
@@ -66,7 +67,7 @@ def proxy_ip(world: World, window_start: int) -> int:
     fingerprints = [world.new_device() for _ in range(2 + int(rng.random() * 4))]
     planned = []
     for _ in range(8 + int(rng.random() * 18)):
-        customer = world.random_customer(rng)
+        customer = world.random_active_customer(rng, window_start)
         card = int(rng.random() * len(customer.cards))
         for _ in range(1 + int(rng.random() < 0.5)):
             planned.append((start + int(rng.random() * duration_ms), customer, card))

@@ -69,16 +69,17 @@ def pick_ecom(world: World, rng: random.Random, mccs: tuple[str, ...]) -> Mercha
 
 
 def pick_victim(world: World, rng: random.Random, since: int) -> Customer:
-    """A customer with no trip under way from ``since`` on (anyone after a few tries).
+    """A customer active by ``since`` with no trip under way from then on.
 
     Trips are planned at the start of their day, so "no trip ending after
-    ``since``" means the victim stays home for the rest of the day.
+    ``since``" means the victim stays home for the rest of the day (anyone
+    active after a few tries).
     """
-    customer = world.random_customer(rng)
+    customer = world.random_active_customer(rng, since)
     for _ in range(20):
         if customer.trip is None or customer.trip.back_arrive_ms <= since:
             return customer
-        customer = world.random_customer(rng)
+        customer = world.random_active_customer(rng, since)
     return customer
 
 

@@ -35,7 +35,7 @@ def compromised_terminal(world: World, window_start: int) -> int:
     population = world.population
     episode = Episode(world, "compromised_terminal")
     # A random customer's home city: skimming happens where the customers are.
-    city = world.random_customer(rng).home_city
+    city = world.random_active_customer(rng, window_start).home_city
     shops = [population.merchants[i] for i in population.pos_by_city[city]]
     shop = pick(rng, [m for m in shops if m.mcc in _SKIMMED_MCCS] or shops)
     terminal = pick(rng, shop.terminals)
@@ -46,7 +46,7 @@ def compromised_terminal(world: World, window_start: int) -> int:
     victims = rng.sample(locals_, min(len(locals_), 10 + int(rng.random() * 21)))
     for customer in victims:
         t = skim_start + int(rng.random() * skim_ms)
-        if world.location(customer, t) != city:
+        if customer.active_from_ms > t or world.location(customer, t) != city:
             continue
         card = int(rng.random() * len(customer.cards))
         amount = customer.typical_amount_eur * shop.amount_scale * math.exp(rng.gauss(0.0, 0.5))
