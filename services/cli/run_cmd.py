@@ -61,6 +61,12 @@ def labels(group_id: str, idle_exit: float | None) -> None:
 )
 @click.option("--model-alias", default="champion", show_default=True, help="Registry alias.")
 @click.option("--metrics-port", default=9108, show_default=True, help="Prometheus port (0 = off).")
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for the metrics endpoint (0.0.0.0 in a container).",
+)
 @click.option("--log-json/--no-log-json", default=True, show_default=True, help="JSON log lines.")
 @click.option(
     "--idle-exit", type=float, default=None, help="Exit after this many seconds without messages."
@@ -73,6 +79,7 @@ def scorer(
     rules_path: Path | None,
     model_alias: str,
     metrics_port: int,
+    metrics_host: str,
     log_json: bool,
     idle_exit: float | None,
 ) -> None:
@@ -99,7 +106,7 @@ def scorer(
     )
     loop, handler = build_scorer(load_settings(), config, stop=stop)
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
     log.info("scorer ready: group %s, batch %d / %d ms", group_id, max_batch, max_wait_ms)
     stats = loop.run(idle_exit_s=idle_exit)
     click.echo(

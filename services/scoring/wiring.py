@@ -77,7 +77,6 @@ def build_scorer(
         tracker,
         kafka.topics,
         degraded=config.degraded,
-        between_batches=periodic(config.reload_every_s, reload),
     )
     loop: MicroBatchConsumer[object] = MicroBatchConsumer(
         make_consumer(kafka, config.group_id),
@@ -90,4 +89,17 @@ def build_scorer(
         max_wait_ms=config.max_wait_ms,
         stop=stop,
     )
+
+    def report_lag() -> None:
+        for (topic, partition), behind in loop.lag().items():
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(behind)
+
+    every_reload = periodic(config.reload_every_s, reload)
+    every_lag = periodic(1.0, report_lag)
+
+    def between_batches() -> None:
+        every_reload()
+        every_lag()
+
+    handler.between_batches = between_batches
     return loop, handler
