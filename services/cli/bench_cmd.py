@@ -53,3 +53,63 @@ def models_bench(registered: bool) -> None:
     else:
         report = benchmark_synthetic_xgboost()
     click.echo(format_latency(report))
+
+
+def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int | None, ...]:
+    """``"1000,5000,max"`` -> ``(1000, 5000, None)``."""
+    rates: list[int | None] = []
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        if part != "max" and not (part.isdigit() and int(part) > 0):
+            raise click.BadParameter(f"{part!r} is neither a positive number of tx/s nor 'max'")
+        rates.append(None if part == "max" else int(part))
+    if not rates:
+        raise click.BadParameter("no rates given")
+    return tuple(rates)
+
+
+@bench.command("e2e")
+@click.option(
+    "--rates",
+    default="1000,5000,max",
+    show_default=True,
+    callback=_rates,
+    help="Offered rates in tx/s, comma-separated; 'max' offers a backlog as fast as possible.",
+)
+@click.option("--seconds", default=10.0, show_default=True, help="Length of each paced phase.")
+@click.option(
+    "--max-count", default=50_000, show_default=True, help="Backlog size of the 'max' phase."
+)
+@click.option("--partitions", default=4, show_default=True, help="Partitions of the fresh topics.")
+@click.option("--max-batch", default=256, show_default=True, help="Micro-batch size of both apps.")
+@click.option(
+    "--max-wait-ms", default=5, show_default=True, help="Longest wait to fill a batch (both apps)."
+)
+def e2e(
+    rates: tuple[int | None, ...],
+    seconds: float,
+    max_count: int,
+    partitions: int,
+    max_batch: int,
+    max_wait_ms: int,
+) -> None:
+    """End to end on the running stack: the scorer next to a do-nothing echo app (the floor).
+
+    Needs `fraudstream stack up` (or configured Kafka and Redis) and a champion
+    model (`fraudstream train` + `fraudstream promote`). Uses fresh topics and a
+    fresh Redis key prefix, deleted afterwards. Per rate: sustained throughput,
+    end-to-end latency p50/p99/p99.9 of the scorer and of the echo floor, and
+    their difference; the scorer's in-process time per stage; CPU of the
+    scorer, the broker and Redis. Takes about (2 x seconds per rate) + start-up.
+    """
+    from contracts.settings import load_settings
+    from services.bench.e2e import E2EConfig, run_e2e_bench
+
+    config = E2EConfig(
+        rates=rates,
+        seconds=seconds,
+        max_count=max_count,
+        partitions=partitions,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+    )
+    click.echo(run_e2e_bench(load_settings(), config).report)

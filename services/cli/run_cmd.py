@@ -85,17 +85,19 @@ def scorer(
 ) -> None:
     """Score transactions: features, models, rules -> decisions (and cases) on Kafka."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from services.stream.shutdown import StopFlag, install_signal_handlers
+
+    # First, before the heavy imports: a SIGTERM during start-up is a clean stop too.
+    stop = StopFlag()
+    install_signal_handlers(stop)
     from prometheus_client import start_http_server
 
     from contracts.settings import load_settings
     from services.logs import configure_json_logging
     from services.scoring.wiring import DEFAULT_RULES, ScorerConfig, build_scorer
-    from services.stream.shutdown import StopFlag, install_signal_handlers
 
     if log_json:
         configure_json_logging()
-    stop = StopFlag()
-    install_signal_handlers(stop)
     config = ScorerConfig(
         group_id=group_id,
         max_batch=max_batch,
@@ -105,8 +107,14 @@ def scorer(
         model_alias=model_alias,
     )
     loop, handler = build_scorer(load_settings(), config, stop=stop)
+    if stop.is_set():
+        return
     if metrics_port:
-        start_http_server(metrics_port, addr=metrics_host)
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            # A second scorer on the same host: keep scoring, say where metrics are not.
+            log.warning("metrics endpoint %s:%d unavailable (%s)", metrics_host, metrics_port, exc)
     log.info("scorer ready: group %s, batch %d / %d ms", group_id, max_batch, max_wait_ms)
     stats = loop.run(idle_exit_s=idle_exit)
     click.echo(

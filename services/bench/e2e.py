@@ -1,0 +1,390 @@
+"""``fraudstream bench e2e``: the real scorer end to end, next to the floor of the same stack.
+
+Against the running stack (``fraudstream stack up``, a champion in the
+registry), with fresh uniquely named topics and Redis key prefix (removed
+afterwards), two apps run as their own processes: the scorer (``fraudstream
+run scorer``) and the floor, ``services.bench.echo`` (the scorer's loop with a
+handler that forwards the bytes: same client settings, batching, commits).
+
+One app at a time (never both: two cores), each offered rate in turn gets
+simulated transactions for ``seconds`` (``max``: a backlog of ``max_count``
+produced flat out). Measured per phase: end-to-end latency (a transaction's
+produce time, its Kafka CreateTime set here, to its output consumed here, one
+clock); sustained throughput (outputs / (last output - first input)); CPU of
+the app, the broker and Redis (``/proc/<pid>/stat``); for the scorer, the
+in-process time per stage from decisions' ``timings_ms``. Printed next to the
+targets, never asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from tqdm import tqdm
+
+from contracts.codec import encode
+from contracts.settings import KafkaSettings, Settings, TopicNames
+from services.bench.features import simulated_transactions
+from services.bench.stats import percentiles_ms, table
+from services.exceptions import ServiceError, StackError
+from services.kafka.admin import delete_topics, ensure_topics
+from services.kafka.clients import make_consumer, make_producer
+
+__all__ = ["E2EConfig", "E2EReport", "PhaseResult", "cpu_seconds", "run_e2e_bench"]
+
+STAGES = ("features", "model", "rules", "explain", "total")
+_WARMUP = 64
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class E2EConfig:
+    #: Offered rates in tx/s; None is "max" (a backlog of ``max_count``, as fast as possible).
+    rates: tuple[int | None, ...] = (1000, 5000, None)
+    seconds: float = 10.0
+    max_count: int = 50_000
+    partitions: int = 4
+    max_batch: int = 256
+    max_wait_ms: int = 5
+    #: Give up waiting for outputs after this long without progress.
+    stall_s: float = 20.0
+
+
+@dataclass
+class PhaseResult:
+    app: str
+    rate: int | None
+    sent: int
+    received: int
+    throughput: float
+    latency_ms: dict[str, float]
+    cpu_pct: dict[str, float | None]
+    stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class E2EReport:
+    report: str
+    phases: list[PhaseResult]
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of ``pid`` so far (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _stack_pids(settings: Settings) -> dict[str, int | None]:
+    """The broker's and Redis' pids when the settings point at the local stack (else None)."""
+    from services.stack import LocalStack
+
+    try:
+        stack = LocalStack.from_settings(settings)
+        running = {"broker": stack.kafka.running(), "redis": stack.redis.running()}
+    except StackError:
+        return {"broker": None, "redis": None}
+    bootstrap = settings.kafka.bootstrap_servers.split(",")[0]
+    ports = {"broker": urlsplit(f"//{bootstrap}").port, "redis": urlsplit(settings.redis.url).port}
+    return {
+        name: record.pid if record is not None and record.port == ports[name] else None
+        for name, record in running.items()
+    }
+
+
+class _App:
+    """A child process (echo or scorer): its input and output topics, and a reader of the output."""
+
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log: Path,
+        route: tuple[str, str], kafka: KafkaSettings,
+    ) -> None:  # fmt: skip
+        self.name, self.log, (self.source, sink) = name, log, route
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.outputs = _Collector(kafka, sink)
+        self.outputs.start()
+
+    def wait_for(self, count: int, stall_s: float) -> None:
+        """Until ``count`` outputs of the phase arrived, or none arrived for ``stall_s``."""
+        seen, last_progress = -1, time.monotonic()
+        while len(self.outputs.latencies) < count:
+            if self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise ServiceError(f"the {self.name} exited ({self.process.returncode}):\n{tail}")
+            if len(self.outputs.latencies) != seen:
+                seen, last_progress = len(self.outputs.latencies), time.monotonic()
+            elif time.monotonic() - last_progress > stall_s:
+                return  # reported as fewer outputs than inputs
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()  # SIGTERM: finish the batch, commit, exit
+                try:
+                    self.process.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
+        finally:
+            self.outputs.close()
+
+
+class _Output(msgspec.Struct):
+    """The two fields read from an output (a forwarded transaction or a decision)."""
+
+    tx_id: str
+    timings_ms: dict[str, float] = {}
+
+
+class _Collector(threading.Thread):
+    """Reads one output topic from its start, timestamping each first arrival of a tx id."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        super().__init__(name=f"collect-{topic}", daemon=True)
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.timings: list[dict[str, float]] = []
+        self.seen: set[str] = set()
+        self.last_arrival = 0.0
+        self._decoder = msgspec.json.Decoder(_Output)
+        self._halt = threading.Event()
+        self._consumer = make_consumer(kafka, f"bench-reader-{uuid.uuid4().hex[:8]}")
+        partitions = range(kafka.partitions)
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+
+    def expect(self, sent: dict[str, float]) -> None:
+        """Start a phase: outputs for ``sent`` (tx id -> produce time) are measured."""
+        self.sent, self.latencies, self.timings = sent, [], []
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for msg in self._consumer.consume(num_messages=1000, timeout=0.05):
+                now = time.time()
+                if msg.error() is not None:
+                    continue
+                output = self._decoder.decode(msg.value() or b"{}")
+                if output.tx_id in self.seen:
+                    continue  # a redelivery: its first arrival is the one that counts
+                self.seen.add(output.tx_id)
+                produced = self.sent.get(output.tx_id)
+                if produced is not None:
+                    self.latencies.append(now - produced)
+                    self.timings.append(output.timings_ms)
+                    self.last_arrival = now
+        self._consumer.close()
+
+    def close(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+
+def _offer(
+    app: _App, payloads: list[tuple[str, bytes, bytes]], rate: int | None, kafka: KafkaSettings,
+    *, progress: bool = False,
+) -> float:  # fmt: skip
+    """Produce at ``rate`` (None: flat out), each produce time noted for the app's reader."""
+    sent: dict[str, float] = {}
+    app.outputs.expect(sent)
+    producer = make_producer(kafka)
+    started = time.time()
+    label = f"{app.name} @ {rate or 'max'}"
+    with tqdm(total=len(payloads), desc=label, unit="tx", leave=False, disable=not progress) as bar:
+        for i, (tx_id, key, value) in enumerate(payloads):
+            if rate is not None:
+                # Sleep until this one is due; everything due by then goes out in a burst.
+                if (delay := started + i / rate - time.time()) > 0.0005:
+                    time.sleep(delay)
+                    bar.update(i - bar.n)
+                    producer.poll(0)
+            now = time.time()
+            sent[tx_id] = now  # before produce: the output can never arrive first
+            # The transaction's CreateTime is this same instant (ms); `sent` keeps the µs.
+            producer.produce(app.source, value=value, key=key, timestamp=int(now * 1000))
+        producer.flush(60)
+        bar.update(len(payloads) - bar.n)
+    return started
+
+
+def _phase(
+    app: _App, rate: int | None, payloads: list[tuple[str, bytes, bytes]], kafka: KafkaSettings,
+    pids: dict[str, int | None], config: E2EConfig, progress: bool,
+) -> PhaseResult:  # fmt: skip
+    watched = {"app": app.process.pid, **pids}
+    before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    wall = time.monotonic()
+    started = _offer(app, payloads, rate, kafka, progress=progress)
+    app.wait_for(len(payloads), config.stall_s)
+    elapsed = time.monotonic() - wall
+    cpu: dict[str, float | None] = {}
+    for name, pid in watched.items():
+        after, start = cpu_seconds(pid), before[name]
+        cpu[name] = None if after is None or start is None else 100 * (after - start) / elapsed
+    out = app.outputs
+    received = len(out.latencies)
+    stages = {}
+    if out.timings and out.timings[0]:
+        stages = {s: percentiles_ms([t.get(s, 0.0) / 1000 for t in out.timings]) for s in STAGES}
+    span = max(out.last_arrival - started, 1e-9)
+    return PhaseResult(
+        app=app.name,
+        rate=rate,
+        sent=len(payloads),
+        received=received,
+        throughput=received / span if received else 0.0,
+        latency_ms=percentiles_ms(out.latencies),
+        cpu_pct=cpu,
+        stages_ms=stages,
+    )
+
+
+def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = True) -> E2EReport:
+    tag = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = TopicNames(**{f: f"{tag}-{n}" for f, n in TopicNames().model_dump().items()})
+    echo_in, echo_out = f"{tag}-echo-in", f"{tag}-echo-out"
+    kafka = settings.kafka.model_copy(update={"topics": topics, "partitions": config.partitions})
+    prefix = f"{settings.redis.key_prefix}-{tag}"
+    sizes = [config.max_count if r is None else int(r * config.seconds) for r in config.rates]
+    transactions = simulated_transactions(_WARMUP + sum(sizes))
+    payloads = [(tx.tx_id, tx.card_id.encode(), encode(tx)) for tx in transactions]
+    slices, start = [], _WARMUP
+    for size in sizes:
+        slices.append(payloads[start : start + size])
+        start += size
+
+    # The scorer reads its settings like any deployment: these override topics and prefix.
+    env = {**os.environ, "FRAUDSTREAM_REDIS__KEY_PREFIX": prefix}
+    env |= {f"FRAUDSTREAM_KAFKA__TOPICS__{f.upper()}": n for f, n in topics.model_dump().items()}
+    batching = ["--max-batch", str(config.max_batch), "--max-wait-ms", str(config.max_wait_ms)]
+    cli = [sys.executable, "-c", "from services.cli.main import main; main()"]
+    apps = [
+        ("echo", [sys.executable, "-m", "services.bench.echo", "--source", echo_in, "--sink",
+                  echo_out, "--group-id", f"{tag}-echo", *batching], (echo_in, echo_out)),
+        ("scorer", [*cli, "run", "scorer", "--group-id", f"{tag}-scorer", "--metrics-port", "0",
+                    "--no-log-json", *batching], (topics.transactions, topics.decisions)),
+    ]  # fmt: skip
+    all_topics = [*topics.all(), echo_in, echo_out]
+    ensure_topics(kafka, all_topics)
+    pids = _stack_pids(settings)
+    phases: list[PhaseResult] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as scratch:
+            for name, argv, route in apps:
+                # One app at a time: even idle, a consumer's fetches cost the broker CPU.
+                app = _App(name, argv, env, Path(scratch) / f"{name}.log", route, kafka)
+                try:  # warm up until it answers: models loaded, group joined, all assigned
+                    _offer(app, payloads[:_WARMUP], None, kafka)
+                    app.wait_for(_WARMUP, stall_s=120)
+                    if len(app.outputs.latencies) < _WARMUP:
+                        tail = app.log.read_text(errors="replace")[-3000:]
+                        raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
+                    phases += [
+                        _phase(app, rate, chunk, kafka, pids, config, progress)
+                        for rate, chunk in zip(config.rates, slices, strict=True)
+                    ]
+                finally:
+                    app.stop()
+    finally:
+        delete_topics(kafka, all_topics)
+        _forget_keys(settings, prefix)
+    return E2EReport(_format(phases, config), phases)
+
+
+def _forget_keys(settings: Settings, prefix: str) -> None:
+    """Hygiene only (the prefix is unique to the run): delete its Redis keys."""
+    import redis
+
+    password = settings.redis.password.get_secret_value() if settings.redis.password else None
+    client = redis.Redis.from_url(settings.redis.url, password=password)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=5000))
+        for start in range(0, len(keys), 5000):
+            client.unlink(*keys[start : start + 5000])
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+def _format(phases: list[PhaseResult], config: E2EConfig) -> str:
+    rows = []
+    for p in phases:
+        lat = p.latency_ms
+        rows.append([
+            p.rate or "max", p.app,
+            p.received if p.received == p.sent else f"{p.received}/{p.sent}",
+            p.throughput, lat["p50"], lat["p99"], lat["p99.9"],
+            *("n/a" if c is None else f"{c:.0f}%" for c in p.cpu_pct.values()),
+        ])  # fmt: skip
+    header = ["offered tx/s", "app", "outputs", "sustained tx/s", "e2e p50 ms", "p99 ms",
+              "p99.9 ms", "app CPU", "broker CPU", "redis CPU"]  # fmt: skip
+    lines = [
+        f"fraudstream bench e2e: {config.partitions} partitions, {config.seconds:g} s per rate "
+        f"(max: {config.max_count:,} tx backlog), "
+        f"batch {config.max_batch} / {config.max_wait_ms} ms",
+        "",
+        table(rows, header),
+        "",
+        "scorer minus the echo floor (same stack, same client settings, same rate):",
+    ]
+    pairs = {(p.rate, p.app): p for p in phases}
+    diff_rows = []
+    for rate in config.rates:
+        echo, scorer = pairs[(rate, "echo")], pairs[(rate, "scorer")]
+        row: list[object] = [rate or "max"]
+        for q in ("p50", "p99", "p99.9"):
+            s, e = scorer.latency_ms[q], echo.latency_ms[q]
+            row += [s - e, f"{s / e:.2f}x" if e > 0 else "n/a"]
+        diff_rows.append(row)
+    lines.append(table(diff_rows, ["offered tx/s", "+p50 ms", "ratio", "+p99 ms", "ratio",
+                                   "+p99.9 ms", "ratio"]))  # fmt: skip
+    lines += ["", "scorer in-process per micro-batch stage (decisions' timings_ms), ms:"]
+    stage_rows = [
+        [p.rate or "max", s, p.stages_ms[s]["p50"], p.stages_ms[s]["p99"], p.stages_ms[s]["p99.9"]]
+        for p in phases if p.app == "scorer" and p.stages_ms for s in STAGES
+    ]  # fmt: skip
+    lines.append(table(stage_rows, ["offered tx/s", "stage", "p50", "p99", "p99.9"]))
+    lines += ["", *_targets(phases)]
+    return "\n".join(lines)
+
+
+def _targets(phases: list[PhaseResult]) -> list[str]:
+    scorer = {p.rate: p for p in phases if p.app == "scorer"}
+    best = max((p.throughput for p in scorer.values()), default=0.0)
+    lines = [
+        "targets (printed, not asserted):",
+        f"  >= 10,000 tx/s sustained by one scorer process: {best:,.0f} tx/s "
+        f"({'met' if best >= 10_000 else 'NOT met'})",
+    ]
+    at_1000 = scorer.get(1000)
+    if at_1000 is None:
+        return [*lines, "  at 1,000 tx/s offered: n/a (1000 is not among the rates)"]
+    in_process = at_1000.stages_ms.get("total", {}).get("p99", float("nan"))
+    for what, value, limit in (
+        ("in-process", in_process, 2.0),
+        ("end-to-end", at_1000.latency_ms["p99"], 15.0),
+    ):
+        verdict = "met" if value <= limit else "NOT met"
+        lines.append(
+            f"  at 1,000 tx/s offered, {what} p99 <= {limit:g} ms: {value:.2f} ms ({verdict})"
+        )
+    return lines
