@@ -14,7 +14,7 @@ raw readings into the named features in ``FEATURE_NAMES``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
@@ -180,18 +180,3 @@ LABEL_STATES: tuple[Window, ...] = (
     Window("ip_labels", "ip", DAY_MS, (30,), value="fraud", ttl_ms=31 * DAY_MS),
     Window("merchant_labels", "merchant", DAY_MS, (30,), value="fraud", ttl_ms=31 * DAY_MS),
 )
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """Both state lists together, checked for unique names."""
-
-    transaction: tuple[State, ...] = TRANSACTION_STATES
-    labels: tuple[Window, ...] = LABEL_STATES
-    names: frozenset[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        names = [s.name for s in (*self.transaction, *self.labels)]
-        if len(names) != len(set(names)):
-            raise ValueError("state names must be unique")
-        object.__setattr__(self, "names", frozenset(names))

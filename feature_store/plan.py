@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.events import Label, Transaction
@@ -85,6 +85,8 @@ class CompiledPlan:
     dedup_ttl_ms: int
     json: str
     offsets: dict[str, int]  # state name -> index of its first value in a reply (after dup flag)
+    #: Per key prefix, the ops with their key halves precomputed (filled on first use).
+    keyed: dict[str, list[_KeyedOp]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, ops: Sequence[OpSpec], dedup_ttl_ms: int, mode: str) -> CompiledPlan:
@@ -147,7 +149,7 @@ class _KeyedOp:
 
 
 def _keyed_ops(plan: CompiledPlan, prefix: str) -> list[_KeyedOp]:
-    cached = _KEYED_CACHE.get((id(plan), prefix))
+    cached = plan.keyed.get(prefix)
     if cached is not None:
         return cached
     keyed = []
@@ -157,11 +159,8 @@ def _keyed_ops(plan: CompiledPlan, prefix: str) -> list[_KeyedOp]:
         probe = state_key(prefix, s, "\0")
         head, tail = probe.split("\0")
         keyed.append(_KeyedOp(op.kind, ENTITY_ATTR[s.entity], member, head, tail))
-    _KEYED_CACHE[(id(plan), prefix)] = keyed
+    plan.keyed[prefix] = keyed
     return keyed
-
-
-_KEYED_CACHE: dict[tuple[int, str], list[_KeyedOp]] = {}
 
 
 def plan_transaction(plan: CompiledPlan, prefix: str, tx: Transaction) -> PlannedItem:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from feature_store.definitions import State
 
-__all__ = ["dedup_key", "label_dedup_key", "parse_entity", "state_key"]
+__all__ = ["dedup_key", "label_dedup_key", "state_key"]
 
 
 def state_key(prefix: str, state: State, entity_id: str) -> str:
@@ -35,10 +35,3 @@ def dedup_key(prefix: str, tx_id: str) -> str:
 
 def label_dedup_key(prefix: str, tx_id: str, is_fraud: bool) -> str:
     return f"{prefix}:{{tx:{tx_id}}}:label{int(is_fraud)}"
-
-
-def parse_entity(key: str) -> tuple[str, str]:
-    """``fs1:{card:42}:w..`` -> ``("card", "42")`` (for tools that list keys)."""
-    tag = key[key.index("{") + 1 : key.index("}")]
-    entity, _, entity_id = tag.partition(":")
-    return entity, entity_id

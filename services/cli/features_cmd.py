@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    import pandas as pd
+from services.cli.history import find_history_file, read_table
 
 __all__ = ["features"]
 
@@ -30,14 +28,6 @@ def list_features() -> None:
     click.echo("\nstate kept per entity (key suffix versions the definition):")
     for state in (*TRANSACTION_STATES, *LABEL_STATES):
         click.echo(f"  {state.entity:9s} {state.name:20s} {state.kind}  {state.state_suffix}")
-
-
-def _read(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    return pd.read_parquet(path)
 
 
 @features.command("build")
@@ -65,8 +55,8 @@ def build(tx_path: Path, labels_path: Path | None, out: Path) -> None:
     """Replay history through the feature definitions: one point-in-time row per transaction."""
     from feature_store.offline import build_feature_frame
 
-    labels = _read(labels_path) if labels_path else None
-    frame = build_feature_frame(_read(tx_path), labels)
+    labels = read_table(labels_path) if labels_path else None
+    frame = build_feature_frame(read_table(tx_path), labels)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out, index=False)
     cold = int(frame["cold_start"].sum())
@@ -90,15 +80,14 @@ def backfill(history: Path, batch: int) -> None:
     from contracts.settings import load_settings
     from feature_store import FeatureEngine
     from feature_store.offline import frame_to_labels, frame_to_transactions, replay_order
-    from services.cli.train_cmd import find_history_file
     from services.stream.wiring import redis_store
 
     transactions = frame_to_transactions(
-        _read(find_history_file(history, "transactions")).sort_values(
+        read_table(find_history_file(history, "transactions")).sort_values(
             "event_time_ms", kind="stable"
         )
     )
-    labels = frame_to_labels(_read(find_history_file(history, "labels")))
+    labels = frame_to_labels(read_table(find_history_file(history, "labels")))
     store = redis_store(load_settings())
     engine = FeatureEngine(store)
     counted = 0

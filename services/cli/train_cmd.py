@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from services.cli.history import find_history_file, read_table
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -19,33 +21,17 @@ _HISTORY_HELP = (
 )
 
 
-def find_history_file(directory: Path, stem: str) -> Path:
-    for suffix in (".parquet", ".csv"):
-        path = directory / f"{stem}{suffix}"
-        if path.is_file():
-            return path
-    raise click.BadParameter(
-        f"no {stem}.parquet or {stem}.csv in {directory}", param_hint="HISTORY"
-    )
-
-
-def _read(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-
-
 def load_history(directory: Path, *, rebuild: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The point-in-time feature frame (cached next to the history) and the labels."""
     from feature_store.offline import build_feature_frame
 
     tx_path = find_history_file(directory, "transactions")
-    labels = _read(find_history_file(directory, "labels"))
+    labels = read_table(find_history_file(directory, "labels"))
     cache = directory / "features.parquet"
     if cache.is_file() and not rebuild and cache.stat().st_mtime >= tx_path.stat().st_mtime:
         click.echo(f"features: reusing {cache}")
-        return _read(cache), labels
-    frame = build_feature_frame(_read(tx_path), labels)
+        return read_table(cache), labels
+    frame = build_feature_frame(read_table(tx_path), labels)
     frame.to_parquet(cache, index=False)
     click.echo(f"features: {len(frame):,} rows -> {cache}")
     return frame, labels
