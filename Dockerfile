@@ -16,12 +16,14 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, from pyproject alone, so a code change does not reinstall them.
-# psycopg: the PostgreSQL driver of the MLflow server's backend store; not a project
-# dependency because the default stores are SQLite.
+# Dependencies first, from pyproject alone, so a code change does not reinstall them:
+# the core, the `postgres` extra (MLflow's and the review queue's stores) and the `llm`
+# extra (the LLM worker). torch comes from PyTorch's CPU index: the default PyPI wheel
+# drags in gigabytes of CUDA libraries this image never uses.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && pip install -r requirements.txt "psycopg[binary]>=3.2,<4"
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['llm']))" > requirements.txt \
+    && pip install --index-url https://download.pytorch.org/whl/cpu "$(grep '^torch' requirements.txt)" \
+    && pip install -r requirements.txt
 
 COPY contracts ./contracts
 COPY feature_store ./feature_store

@@ -15,19 +15,28 @@ from typing import Any, TypeVar
 import msgspec
 
 from contracts.errors import ContractError
-from contracts.events import Decision, Event, Label, Transaction, UserMessage
+from contracts.events import (
+    Decision,
+    Event,
+    Explanation,
+    Label,
+    MessageAnalysis,
+    Transaction,
+    UserMessage,
+)
 
 __all__ = ["MAX_MESSAGE_BYTES", "decode", "decode_as", "encode", "to_builtins"]
 
 #: Larger payloads are rejected before parsing (a transaction is ~400 bytes).
 MAX_MESSAGE_BYTES = 64 * 1024
 
-E = TypeVar("E", Transaction, UserMessage, Label, Decision)
+E = TypeVar("E", Transaction, UserMessage, Label, Decision, Explanation, MessageAnalysis)
 
 _ENCODER = msgspec.json.Encoder()
 _ANY_DECODER: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
-    kind: msgspec.json.Decoder(kind) for kind in (Transaction, UserMessage, Label, Decision)
+    kind: msgspec.json.Decoder(kind)
+    for kind in (Transaction, UserMessage, Label, Decision, Explanation, MessageAnalysis)
 }
 _AT_PATH = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<field>\$[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")

@@ -25,9 +25,15 @@ __all__ = [
     "Channel",
     "Decision",
     "Event",
+    "Explanation",
+    "ExplanationSource",
     "FeatureContribution",
     "Label",
     "LabelSource",
+    "MESSAGE_LABELS",
+    "MessageAnalysis",
+    "MessageLabel",
+    "RiskLevel",
     "Transaction",
     "UserMessage",
 ]
@@ -59,6 +65,18 @@ Channel = Literal["pos", "ecom", "atm", "transfer"]
 CHANNELS: tuple[Channel, ...] = ("pos", "ecom", "atm", "transfer")
 Action = Literal["allow", "flag", "block"]
 LabelSource = Literal["analyst", "chargeback", "customer", "import"]
+#: Who wrote an explanation: the language model, or the template fallback.
+ExplanationSource = Literal["model", "template"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+#: The only labels a message analysis may carry (the analyse adapter chooses among them).
+MessageLabel = Literal["scam_social_engineering", "account_takeover", "dispute_complaint", "benign"]
+MESSAGE_LABELS: tuple[MessageLabel, ...] = (
+    "scam_social_engineering",
+    "account_takeover",
+    "dispute_complaint",
+    "benign",
+)
+ShortText = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
 class Transaction(msgspec.Struct, frozen=True, kw_only=True, tag="transaction", tag_field="type"):
@@ -182,7 +200,61 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, tag="decision", tag_fi
         _check_version(self.v)
 
 
-Event = Transaction | UserMessage | Label | Decision
+class Explanation(msgspec.Struct, frozen=True, kw_only=True, tag="explanation", tag_field="type"):
+    """Plain words for a flagged or blocked decision. Kafka key: ``card_id``.
+
+    Written off the hot path by the LLM worker; it never changes the decision.
+    """
+
+    v: int = SCHEMA_VERSION
+    tx_id: Id
+    card_id: Id
+    customer_id: Id
+    action: Action
+    score: Score
+    #: Computed in code from the score and rule hits, never by the model.
+    risk_level: RiskLevel
+    text: ShortText
+    source: ExplanationSource
+    #: Adapter version (MLflow model version or local tag); "" for the template.
+    adapter_version: str = ""
+    #: Features the explanation cites (all present in the decision).
+    cited_features: list[str] = msgspec.field(default_factory=list)
+    #: Why the template was used (timeout, model error, queue full, ...); None for the model.
+    fallback_reason: str | None = None
+    generated_at_ms: EpochMs
+    latency_ms: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+
+
+class MessageAnalysis(
+    msgspec.Struct, frozen=True, kw_only=True, tag="message_analysis", tag_field="type"
+):
+    """The LLM worker's reading of one customer message. Kafka key: ``customer_id``."""
+
+    v: int = SCHEMA_VERSION
+    message_id: Id
+    customer_id: Id
+    tx_id: Id | None = None
+    label: MessageLabel
+    #: Probability per allowed label (scored, not generated).
+    label_scores: dict[str, float] = msgspec.field(default_factory=dict)
+    summary: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    risk_signals: list[Annotated[str, msgspec.Meta(max_length=80)]] = msgspec.field(
+        default_factory=list
+    )
+    source: Literal["model", "fallback"] = "model"
+    adapter_version: str = ""
+    analysed_at_ms: EpochMs
+    latency_ms: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
+
+    def __post_init__(self) -> None:
+        _check_version(self.v)
+
+
+Event = Transaction | UserMessage | Label | Decision | Explanation | MessageAnalysis
 
 
 def _check_version(v: int) -> None:

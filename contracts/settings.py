@@ -32,8 +32,11 @@ from contracts.errors import ConfigError
 __all__ = [
     "DEFAULT_STATE_DIR",
     "KafkaSettings",
+    "LlmSettings",
     "MlflowSettings",
     "RedisSettings",
+    "RetrainSettings",
+    "ReviewSettings",
     "Settings",
     "TopicNames",
     "load_settings",
@@ -98,6 +101,72 @@ class MlflowSettings(_Section):
     cold_start_model: str = "fraudstream-cold-start"
 
 
+class LlmSettings(_Section):
+    """The language-model worker (explanations, message analyses). Off the hot path."""
+
+    #: Where the GGUF base model is converted once into a bf16 safetensors folder.
+    base_dir: Path = Path(".fraudstream/llm/base")
+    #: Local adapter folders (also logged to MLflow as artifacts, versioned).
+    adapters_dir: Path = Path(".fraudstream/llm/adapters")
+    explain_model: str = "fraudstream-llm-explain"
+    analyse_model: str = "fraudstream-llm-analyse"
+    #: Registry alias (or version number) of the adapters the worker loads.
+    adapter_alias: str = "champion"
+    batch_size: int = Field(default=4, ge=1)
+    max_wait_ms: int = Field(default=200, ge=0)
+    #: Requests waiting for the model; beyond this a flagged case gets the template.
+    queue_limit: int = Field(default=256, ge=1)
+    #: Longest time one request may wait + generate before the template is used.
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    max_new_tokens: int = Field(default=72, ge=8, le=512)
+
+
+class ReviewSettings(_Section):
+    """The analysts' review queue (case store, HTTP API, web page)."""
+
+    #: SQLAlchemy URL (PostgreSQL in docker-compose); unset: SQLite file review.db in state_dir.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: Signs session tokens; set it in production (a random one is made per state dir).
+    secret_key: SecretStr | None = None
+    token_ttl_s: int = Field(default=8 * 3600, ge=60)
+    #: A claim lapses after this long, so a case left by an analyst who went home reopens.
+    claim_ttl_s: int = Field(default=30 * 60, ge=10)
+    #: Session cookie only over HTTPS; set it when a TLS proxy is in front.
+    cookie_secure: bool = False
+    #: The customer's recent activity kept for the case view: newest N per customer ...
+    recent_per_customer: int = Field(default=50, ge=1)
+    #: ... and no older than this many days (cases keep their own transaction).
+    recent_days: int = Field(default=30, ge=1)
+    #: Cases per page in the queue (the API caps its own page size at 200).
+    page_size: int = Field(default=50, ge=1, le=200)
+
+
+class RetrainSettings(_Section):
+    """The periodic retraining job and drift report."""
+
+    #: The decision log archive (decisions with features as served), Parquet.
+    decision_log_dir: Path = Path(".fraudstream/decision-log")
+    reports_dir: Path = Path(".fraudstream/retrain")
+    #: PSI above this on any feature or on the score is reported as drift.
+    psi_threshold: float = Field(default=0.2, gt=0)
+    #: The most recent slice (days before the cutoff) champion and challenger are judged on.
+    test_days: float = Field(default=7.0, gt=0)
+    #: Days between the training rows and that slice, for label delay.
+    gap_days: float = Field(default=7.0, ge=0)
+    #: Unlabelled training rows older than this at the label cutoff count as legitimate.
+    maturity_days: float = Field(default=14.0, ge=0)
+    #: Promotion: the challenger's PR-AUC must beat the champion's by at least this ...
+    min_average_precision_gain: float = Field(default=0.005, ge=0)
+    #: ... with a paired-bootstrap p-value below this ...
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    #: ... estimated from this many resamples of the slice's cards.
+    bootstrap_rounds: int = Field(default=1000, ge=100)
+    #: A feature whose ROC AUC alone reaches this on the training rows is refused as a leak.
+    leak_auc: float = Field(default=0.99, gt=0.5, le=1.0)
+
+
 class StackSettings(_Section):
     #: Ports the local stack prefers; it falls back to a free port when one is taken.
     kafka_port: int = 19092
@@ -117,6 +186,9 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     @classmethod

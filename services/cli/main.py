@@ -6,14 +6,13 @@ Each subcommand lives in its own module under ``services/cli/``; register it in
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
-from typing import Any
 
 import click
 
 from contracts.errors import FraudstreamError
+from services.cli.lazy import LazyGroup
 
 __all__ = ["cli", "main"]
 
@@ -29,27 +28,8 @@ _COMMANDS: dict[str, str] = {
     "train": "services.cli.train_cmd:train",
     "promote": "services.cli.train_cmd:promote",
     "summary": "services.cli.summary_cmd:summary",
+    "review": "services.cli.review_cmd:review",
 }
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported only when used."""
-
-    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._lazy = lazy
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._lazy})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self._lazy:
-            module_name, attribute = self._lazy[cmd_name].split(":")
-            command = getattr(importlib.import_module(module_name), attribute)
-            if not isinstance(command, click.Command):
-                raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
-            return command
-        return super().get_command(ctx, cmd_name)
 
 
 @click.group(

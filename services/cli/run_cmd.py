@@ -8,12 +8,20 @@ from pathlib import Path
 
 import click
 
+from services.cli.lazy import LazyGroup
+
 __all__ = ["run"]
 
 log = logging.getLogger(__name__)
 
 
-@click.group()
+# Services that live in their own modules (imported only when run).
+_SERVICES: dict[str, str] = {
+    "review": "services.cli.run_review:review",
+}
+
+
+@click.group(cls=LazyGroup, lazy=_SERVICES)
 def run() -> None:
     """Run a long-lived service (stops cleanly on SIGTERM / Ctrl-C: finishes its batch, commits)."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from contracts.settings import Settings, StackSettings
 from services.cli.main import cli
@@ -136,7 +136,7 @@ def attribute(settings: Settings, variable: str) -> Any:
     value: Any = settings
     for part in variable.removeprefix("FRAUDSTREAM_").lower().split("__"):
         value = value[part] if isinstance(value, dict) else getattr(value, part)
-    return value
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 # -- the checks ---------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""The outbox publisher: sends unsent verdict labels to the labels topic, then stamps them.
+
+One round: take up to ``batch_size`` unsent rows (locked against a second
+publisher on PostgreSQL), produce each (key = card id), flush, and stamp
+``sent_at_ms`` on exactly those the broker acknowledged, in the same database
+transaction. A row whose delivery failed stays unsent and goes in a later
+round. See ``outbox.py`` for what a crash between acknowledgement and stamp
+means (a duplicate on the topic that every label consumer absorbs).
+
+``wake()`` starts a round at once (the web app calls it after each verdict);
+otherwise a round runs every ``interval_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError as VendorKafkaError
+from confluent_kafka import Message, Producer
+
+from services.exceptions import KafkaError
+from services.kafka.errors import kafka_errors
+from services.review.exceptions import ReviewStoreError
+from services.review.store import ReviewStore
+from services.stream.shutdown import StopFlag
+
+__all__ = ["OutboxPublisher"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        store: ReviewStore,
+        producer: Producer,
+        topic: str,
+        *,
+        batch_size: int = 500,
+        flush_timeout_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.producer = producer
+        self.topic = topic
+        self.batch_size = batch_size
+        self.flush_timeout_s = flush_timeout_s
+        self.sent = 0
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def publish_pending(self) -> int:
+        """One round; returns how many labels were acknowledged and stamped."""
+        delivered: list[int] = []
+        failures: list[str] = []
+
+        def report(row_id: int) -> Callable[[VendorKafkaError | None, Message], None]:
+            def on_delivery(error: VendorKafkaError | None, _message: Message) -> None:
+                if error is None:
+                    delivered.append(row_id)
+                else:
+                    failures.append(error.str())
+
+            return on_delivery
+
+        with self.store.pending_labels(self.batch_size) as outbox:
+            if not outbox.labels:
+                return 0
+            with kafka_errors(f"producing labels to {self.topic!r}"):
+                for label in outbox.labels:
+                    self.producer.produce(
+                        self.topic, key=label.key, value=label.payload, on_delivery=report(label.id)
+                    )
+                remaining = self.producer.flush(self.flush_timeout_s)
+            outbox.mark_sent(list(delivered))
+        self.sent += len(delivered)
+        if remaining or failures:
+            log.warning(
+                "labels: %d acknowledged, %d unconfirmed, %d failed (%s); the rest go next round",
+                len(delivered),
+                remaining,
+                len(failures),
+                "; ".join(failures[:3]),
+            )
+        return len(delivered)
+
+    def run(self, stop: StopFlag, *, interval_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
+        """Publish until ``stop`` is set, then one last round so nothing decided waits."""
+        backoff = interval_s
+        while not stop.is_set():
+            try:
+                full = self.publish_pending() >= self.batch_size
+            except (ReviewStoreError, KafkaError) as exc:
+                log.warning("publishing labels failed (%s); retrying in %.1f s", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff_s)
+                continue
+            backoff = interval_s
+            if not full:
+                self._wake.wait(interval_s)
+                self._wake.clear()
+        try:
+            self.publish_pending()
+        except (ReviewStoreError, KafkaError) as exc:
+            log.warning("last round of labels not published (%s); they go at the next start", exc)

@@ -1,0 +1,175 @@
+"""``ReviewStore``: the case store's operations, each in its own database transaction.
+
+The single entry point the web app, the ingest consumer, the outbox publisher
+and the CLI use. It owns the engine and the clock; the SQL lives in the
+modules it calls (``ingest``, ``queue``, ``casefile``, ``actions``, ``users``,
+``audit``, ``outbox``, ``retention``). Every method translates database errors
+into ``ReviewStoreError`` (``retriable`` for lost connections and lock timeouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+
+from contracts.events import Label
+from contracts.settings import Settings
+from services.review import actions, outbox, retention
+from services.review import users as user_table
+from services.review.audit import read_audit
+from services.review.casefile import read_case
+from services.review.database import (
+    connect,
+    create_schema,
+    database_url,
+    describe,
+    store_errors,
+)
+from services.review.ingest import IngestBatch, write_batch
+from services.review.queue import read_queue
+from services.review.tokens import Clock, wall_clock_ms
+from services.review.views import AuditEntry, CaseDetail, QueueFilter, QueuePage, User
+
+__all__ = ["ReviewStore"]
+
+
+class ReviewStore:
+    """Cases, activity, users and the audit trail in one SQL database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        claim_ttl_s: int = 1800,
+        recent_per_customer: int = 50,
+        recent_days: int = 30,
+        clock: Clock = wall_clock_ms,
+    ) -> None:
+        self.engine = engine
+        self.claim_ttl_ms = claim_ttl_s * 1000
+        self.recent_per_customer = recent_per_customer
+        self.recent_days = recent_days
+        self.clock = clock
+        self.where = describe(str(engine.url))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = wall_clock_ms) -> ReviewStore:
+        """The configured store, its tables created if missing."""
+        review = settings.review
+        store = cls(
+            connect(database_url(settings)),
+            claim_ttl_s=review.claim_ttl_s,
+            recent_per_customer=review.recent_per_customer,
+            recent_days=review.recent_days,
+            clock=clock,
+        )
+        store.setup()
+        return store
+
+    def setup(self) -> None:
+        create_schema(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[Connection]:
+        with store_errors(f"{doing} ({self.where})"), self.engine.begin() as connection:
+            yield connection
+
+    # -- ingest ---------------------------------------------------------------------
+
+    def ingest(self, batch: IngestBatch) -> None:
+        """Write one consumer batch, and bound the touched customers' activity, atomically."""
+        with self._transaction("writing a batch of events") as connection:
+            write_batch(self.engine, connection, batch)
+            retention.prune_customers(connection, batch.customers, self.recent_per_customer)
+
+    def prune_by_age(self) -> int:
+        with self._transaction("pruning old activity") as connection:
+            return retention.prune_by_age(connection, self.recent_days)
+
+    # -- reading --------------------------------------------------------------------
+
+    def queue(
+        self, queue_filter: QueueFilter, *, viewer: str, page: int = 1, per_page: int = 50
+    ) -> QueuePage:
+        with self._transaction("reading the queue") as connection:
+            return read_queue(
+                connection,
+                queue_filter,
+                viewer=viewer,
+                now_ms=self.clock(),
+                page=page,
+                per_page=per_page,
+            )
+
+    def case(self, tx_id: str) -> CaseDetail:
+        with self._transaction(f"reading case {tx_id!r}") as connection:
+            return read_case(connection, tx_id, now_ms=self.clock())
+
+    def audit(
+        self, *, tx_id: str | None = None, actor: str | None = None, limit: int = 200
+    ) -> list[AuditEntry]:
+        with self._transaction("reading the audit trail") as connection:
+            return read_audit(connection, tx_id=tx_id, actor=actor, limit=limit)
+
+    # -- analysts' actions ----------------------------------------------------------
+
+    def claim(self, tx_id: str, user: str) -> int:
+        """Claim ``tx_id`` for ``user``; returns when the claim lapses (epoch ms)."""
+        with self._transaction(f"claiming case {tx_id!r}") as connection:
+            return actions.claim(
+                connection, tx_id, user, now_ms=self.clock(), ttl_ms=self.claim_ttl_ms
+            )
+
+    def release(self, tx_id: str, user: str, *, any_holder: bool = False) -> str | None:
+        with self._transaction(f"releasing case {tx_id!r}") as connection:
+            return actions.release(
+                connection, tx_id, user, now_ms=self.clock(), any_holder=any_holder
+            )
+
+    def decide(self, tx_id: str, user: str, *, is_fraud: bool, note: str = "") -> Label:
+        """Verdict + audit row + outbox label in one transaction; returns the label."""
+        with self._transaction(f"deciding case {tx_id!r}") as connection:
+            return actions.decide(
+                connection, tx_id, user, is_fraud=is_fraud, note=note, now_ms=self.clock()
+            )
+
+    # -- users ----------------------------------------------------------------------
+
+    def add_user(self, name: str, role: str, password: str, *, actor: str) -> User:
+        with self._transaction(f"adding user {name!r}") as connection:
+            return user_table.add_user(
+                connection, name, role, password, now_ms=self.clock(), actor=actor
+            )
+
+    def remove_user(self, name: str, *, actor: str) -> None:
+        with self._transaction(f"removing user {name!r}") as connection:
+            user_table.remove_user(connection, name, now_ms=self.clock(), actor=actor)
+
+    def find_user(self, name: str) -> User | None:
+        with self._transaction("reading a user") as connection:
+            return user_table.find_user(connection, name)
+
+    def list_users(self) -> list[User]:
+        with self._transaction("listing users") as connection:
+            return user_table.list_users(connection)
+
+    def authenticate(self, name: str, password: str) -> User:
+        with self._transaction("checking a password") as connection:
+            return user_table.authenticate(connection, name, password)
+
+    # -- the outbox -----------------------------------------------------------------
+
+    @contextmanager
+    def pending_labels(self, limit: int) -> Iterator[outbox.OutboxBatch]:
+        """The oldest unsent labels, in a transaction that commits their ``mark_sent``."""
+        with self._transaction("publishing the label outbox") as connection:
+            yield outbox.OutboxBatch(outbox.take_pending(connection, limit), connection, self.clock)
+
+    def count_pending_labels(self) -> int:
+        with self._transaction("counting unsent labels") as connection:
+            return outbox.count_pending(connection)
