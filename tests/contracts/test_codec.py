@@ -48,7 +48,9 @@ def _examples() -> list[Event]:
             score=0.7,
             model_version="3",
             features={"F_amount": 12.5, "F_missing": None},
-            top_contributions=[FeatureContribution(feature="F_amount", value=12.5, contribution=1.2)],
+            top_contributions=[
+                FeatureContribution(feature="F_amount", value=12.5, contribution=1.2)
+            ],
         ),
         Explanation(
             tx_id="t1",
