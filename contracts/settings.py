@@ -118,7 +118,8 @@ class LlmSettings(_Section):
     queue_limit: int = Field(default=256, ge=1)
     #: Longest time one request may wait + generate before the template is used.
     request_timeout_s: float = Field(default=5.0, gt=0)
-    max_new_tokens: int = Field(default=72, ge=8, le=512)
+    #: Bounds every explanation (the longest training target is ~110 tokens).
+    max_new_tokens: int = Field(default=128, ge=8, le=512)
 
 
 class ReviewSettings(_Section):
@@ -161,8 +162,10 @@ class RetrainSettings(_Section):
     min_average_precision_gain: float = Field(default=0.005, ge=0)
     #: ... with a paired-bootstrap p-value below this ...
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    #: ... estimated from this many resamples of the slice's cards.
+    #: ... estimated from this many resamples of the slice's cards ...
     bootstrap_rounds: int = Field(default=1000, ge=100)
+    #: ... on a slice with at least this many known fraud rows (else the champion stays).
+    min_fraud_rows: int = Field(default=10, ge=1)
     #: A feature whose ROC AUC alone reaches this on the training rows is refused as a leak.
     leak_auc: float = Field(default=0.99, gt=0.5, le=1.0)
 

@@ -9,6 +9,7 @@ Hierarchy::
         ├── TrainingError               a model family failed to fit
         ├── ExplanationError            contributions asked of a model that has none
         ├── PromotionError              a comparison that cannot be fair (slice overlaps training)
+        ├── LeakError                   a training set that carries its answer (retraining refuses)
         └── RegistryError               MLflow tracking/registry failed (translated at the edge)
             └── ModelNotFoundError      no such registered model, version or alias
 
@@ -23,6 +24,7 @@ from contracts.errors import FraudstreamError
 __all__ = [
     "ExplanationError",
     "FrameError",
+    "LeakError",
     "ModelError",
     "ModelNotFoundError",
     "PromotionError",
@@ -81,3 +83,18 @@ class ModelNotFoundError(RegistryError):
 
 class PromotionError(ModelError):
     """Promotion could not be judged fairly (e.g. the slice overlaps a model's training data)."""
+
+
+class LeakError(ModelError):
+    """The training set gives the answer away; retraining on it is refused.
+
+    ``feature`` names the culprit column when one feature is to blame (``None``
+    when the labels themselves are mis-dated); ``statistic`` is the evidence
+    (a single-feature ROC AUC, or a count of mis-dated labels).
+    """
+
+    def __init__(self, problem: str, *, feature: str | None = None, statistic: float) -> None:
+        self.problem = problem
+        self.feature = feature
+        self.statistic = statistic
+        super().__init__(problem)

@@ -41,6 +41,8 @@ __all__ = [
     "PromotionResult",
     "SliceScore",
     "promote",
+    "record_verdict",
+    "refuse_overlap",
 ]
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
@@ -127,19 +129,15 @@ def promote(
     rows = _slice(frame, labels, window, cold_start=cold_start, min_cold=policy.min_cold_start_rows)
     for model in (challenger, champion):
         if model is not None:
-            _refuse_overlap(model, window)
+            refuse_overlap(model, window)
     challenger_score = _score(challenger, rows, policy)
     champion_score = None if champion is None else _score(champion, rows, policy)
     promoted, reason = _judge(challenger_score, champion_score, policy)
 
     if not dry_run:
-        verdict = "promoted" if promoted else "refused"
-        registry.set_version_tag(name, challenger_version, "promotion", f"{verdict}: {reason}")
-        if promoted:
-            registry.set_alias(name, CHAMPION, challenger_version)
-            if champion_version is not None:
-                registry.set_alias(name, PREVIOUS, champion_version)
-            registry.delete_alias(name, CHALLENGER)
+        record_verdict(
+            registry, name, challenger_version, champion_version, promoted=promoted, reason=reason
+        )
     return PromotionResult(
         name=name,
         promoted=promoted,
@@ -148,6 +146,30 @@ def promote(
         champion=champion_score,
         dry_run=dry_run,
     )
+
+
+def record_verdict(
+    registry: ModelRegistry,
+    name: str,
+    challenger_version: str,
+    champion_version: str | None,
+    *,
+    promoted: bool,
+    reason: str,
+) -> None:
+    """Tag the verdict on the challenger's version; on promotion, move the aliases.
+
+    ``champion`` -> the challenger, ``previous-champion`` -> the old champion
+    (one-command rollback), ``challenger`` removed. Shared by ``promote`` and
+    retraining (``models.retrain``), so both move aliases the same way.
+    """
+    verdict = "promoted" if promoted else "refused"
+    registry.set_version_tag(name, challenger_version, "promotion", f"{verdict}: {reason}")
+    if promoted:
+        registry.set_alias(name, CHAMPION, challenger_version)
+        if champion_version is not None:
+            registry.set_alias(name, PREVIOUS, champion_version)
+        registry.delete_alias(name, CHALLENGER)
 
 
 def _slice(
@@ -177,7 +199,8 @@ def _slice(
     return labeled
 
 
-def _refuse_overlap(model: ScoringModel, window: EvaluationWindow) -> None:
+def refuse_overlap(model: ScoringModel, window: EvaluationWindow) -> None:
+    """``PromotionError`` unless ``window`` starts at or after ``model``'s training label cutoff."""
     split = model.bundle.metadata.get("split", {})
     cutoff = split.get("label_cutoff_ms")
     if cutoff is None:

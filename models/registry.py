@@ -121,6 +121,38 @@ class ModelRegistry:
             self.client.set_terminated(run_id, status="FINISHED")
             return LoggedModel(run_id=run_id, source=f"{run.info.artifact_uri}/model")
 
+    def log_run(
+        self,
+        *,
+        run_name: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        artifacts: Sequence[Path] = (),
+        tags: Mapping[str, str] | None = None,
+        artifact_dir: str = "report",
+    ) -> str:
+        """One finished run without a model (e.g. a retraining verdict); returns its run id."""
+        experiment_id = self.experiment_id()
+        with _translate(f"log run {run_name!r}"):
+            from mlflow.entities import Metric, Param
+
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
+            run_id: str = run.info.run_id
+            try:
+                now = int(time.time() * 1000)
+                self.client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())],
+                    params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],
+                )
+                for path in artifacts:
+                    self.client.log_artifact(run_id, str(path), artifact_dir)
+            except BaseException:
+                self.client.set_terminated(run_id, status="FAILED")
+                raise
+            self.client.set_terminated(run_id, status="FINISHED")
+            return run_id
+
     def register(
         self, name: str, logged: LoggedModel, *, tags: Mapping[str, str] | None = None
     ) -> str:

@@ -29,6 +29,8 @@ _COMMANDS: dict[str, str] = {
     "promote": "services.cli.train_cmd:promote",
     "summary": "services.cli.summary_cmd:summary",
     "review": "services.cli.review_cmd:review",
+    "retrain": "services.cli.retrain_cmd:retrain",
+    "drift": "services.cli.retrain_cmd:drift",
 }
 
 

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 # Services that live in their own modules (imported only when run).
 _SERVICES: dict[str, str] = {
     "review": "services.cli.run_review:review",
+    "retrainer": "services.cli.run_retrainer:retrainer",
+    "archiver": "services.cli.run_archiver:archiver",
 }
 
 
