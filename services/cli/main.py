@@ -28,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "train": "services.cli.train_cmd:train",
     "promote": "services.cli.train_cmd:promote",
     "summary": "services.cli.summary_cmd:summary",
+    "llm": "services.cli.llm_cmd:llm",
     "review": "services.cli.review_cmd:review",
     "retrain": "services.cli.retrain_cmd:retrain",
     "drift": "services.cli.retrain_cmd:drift",

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 # Services that live in their own modules (imported only when run).
 _SERVICES: dict[str, str] = {
+    "llm-worker": "services.cli.run_llm_worker:llm_worker",
     "review": "services.cli.run_review:review",
     "retrainer": "services.cli.run_retrainer:retrainer",
     "archiver": "services.cli.run_archiver:archiver",

@@ -1,0 +1,182 @@
+"""Adapters in MLflow: one run per trained adapter, a registered version per task, aliases.
+
+Each task has its own registered model (``LlmSettings.explain_model`` /
+``analyse_model``). ``publish`` logs a run (training parameters, evaluation
+metrics, the adapter folder as the ``adapter`` artifact), registers a version
+from it and, if asked, points an alias (``champion``) at it. ``fetch``
+resolves an alias or a version number and downloads that version's adapter
+into a local cache folder (``<adapters_dir>/<task>/v<version>``) unless it is
+already there, so the worker loads a given version once and by its number.
+
+Every MLflow failure leaves as ``RegistryError`` / ``ModelNotFoundError``
+(raised ``from`` the original), like ``models.registry``, whose client and
+registration helpers this module reuses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contracts.settings import LlmSettings, MlflowSettings
+from models.exceptions import ModelNotFoundError, RegistryError
+from models.llm.adapters import Task, read_meta, write_meta
+from models.llm.exceptions import AdapterError
+from models.registry import LoggedModel, ModelRegistry
+
+__all__ = ["AdapterRegistry", "PublishedAdapter", "replace_dir"]
+
+_EXPERIMENT = "fraudstream-llm"
+_ARTIFACT = "adapter"
+_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+
+
+@dataclass(frozen=True)
+class PublishedAdapter:
+    task: Task
+    name: str
+    version: str
+    run_id: str
+    #: The local copy under ``adapters_dir`` (the folder the worker loads).
+    path: Path
+
+
+class AdapterRegistry:
+    """Publish, resolve and fetch LoRA adapters through the MLflow registry."""
+
+    def __init__(self, mlflow: MlflowSettings, llm: LlmSettings) -> None:
+        self.llm = llm
+        self.registry = ModelRegistry(mlflow, experiment=_EXPERIMENT)
+
+    def model_name(self, task: Task) -> str:
+        return self.llm.explain_model if task == "explain" else self.llm.analyse_model
+
+    def publish(
+        self,
+        task: Task,
+        adapter_dir: Path,
+        *,
+        metrics: Mapping[str, float],
+        alias: str | None = "champion",
+    ) -> PublishedAdapter:
+        """Log ``adapter_dir`` as a run, register it as a new version, set ``alias``."""
+        meta = read_meta(adapter_dir, task=task)
+        meta.metrics = {k: float(v) for k, v in metrics.items()}
+        write_meta(adapter_dir, meta)
+        name = self.model_name(task)
+        client = self.registry.client
+        experiment_id = self.registry.experiment_id()
+        with _translate(f"log the {task} adapter"):
+            from mlflow.entities import Metric, Param
+
+            run = client.create_run(experiment_id, run_name=f"llm-{task}", tags={"task": task})
+            run_id = run.info.run_id
+            try:
+                now = int(time.time() * 1000)
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, now, 0) for k, v in sorted(meta.metrics.items())],
+                    params=[Param(k, str(v)) for k, v in sorted(meta.params.items())],
+                )
+                client.log_artifacts(run_id, str(adapter_dir), _ARTIFACT)
+            except BaseException:
+                client.set_terminated(run_id, status="FAILED")
+                raise
+            client.set_terminated(run_id, status="FINISHED")
+        logged = LoggedModel(run_id=run_id, source=f"{run.info.artifact_uri}/{_ARTIFACT}")
+        version = self.registry.register(
+            name, logged, tags={"task": task, "prompt_version": meta.prompt_version}
+        )
+        if alias:
+            self.registry.set_alias(name, alias, version)
+        meta.version = version
+        local = self.local_dir(task, version)
+        replace_dir(adapter_dir, local)
+        write_meta(local, meta)
+        return PublishedAdapter(task, name, version, run_id, local)
+
+    def resolve(self, task: Task, ref: str) -> str:
+        """The version number ``ref`` names: itself when it is a number, else an alias."""
+        if ref.isdigit():
+            return ref
+        return self.registry.require_alias(self.model_name(task), ref)
+
+    def fetch(self, task: Task, ref: str) -> Path:
+        """The local folder of the version ``ref`` names, downloaded once into the cache."""
+        version = self.resolve(task, ref)
+        local = self.local_dir(task, version)
+        if _cached_version(local, task) == version:
+            return local
+        name = self.model_name(task)
+        with _translate(f"download {name} version {version}"):
+            from mlflow.artifacts import download_artifacts
+
+            source = self.registry.client.get_model_version(name, version).source
+            with tempfile.TemporaryDirectory(prefix=".fetch-", dir=_parent(local)) as scratch:
+                downloaded = Path(
+                    download_artifacts(
+                        artifact_uri=source,
+                        dst_path=scratch,
+                        tracking_uri=self.registry.settings.tracking_uri,
+                    )
+                )
+                meta = read_meta(downloaded, task=task)
+                meta.version = version
+                write_meta(downloaded, meta)
+                replace_dir(downloaded, local)
+        return local
+
+    def metrics(self, task: Task, ref: str) -> dict[str, float]:
+        """The evaluation metrics stored with a version (from its local copy)."""
+        return dict(read_meta(self.fetch(task, ref), task=task).metrics)
+
+    def local_dir(self, task: Task, version: str) -> Path:
+        return self.llm.adapters_dir / task / f"v{version}"
+
+
+def _cached_version(local: Path, task: Task) -> str | None:
+    """The version a cache folder holds, or None when it is missing or unreadable."""
+    try:
+        return read_meta(local, task=task).version
+    except AdapterError:
+        return None
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def replace_dir(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target``, replacing it (staged, then one rename)."""
+    if source.resolve() == target.resolve():
+        return
+    _parent(target)
+    staging = target.with_name(f".{target.name}.{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(source, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+
+
+@contextmanager
+def _translate(action: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        code: Any = getattr(exc, "error_code", None)
+        kind = ModelNotFoundError if code in _NOT_FOUND_CODES else RegistryError
+        raise kind(exc.message, action=action, error_code=code) from exc
+    except OSError as exc:
+        raise RegistryError(str(exc), action=action) from exc

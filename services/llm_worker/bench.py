@@ -1,0 +1,77 @@
+"""``fraudstream llm bench``: what the worker's model costs on this machine.
+
+Figures printed, never asserted: engine load time (base + both adapters),
+resident memory after load, and for each model batch size the latency of one
+explanation (from the start of its batch to its text, p50 / p99), throughput
+in explanations and tokens per second, and the share that passed the
+faithfulness check. Cases are the held-out explain records (seeded).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from contracts.settings import Settings
+from models.llm.faithfulness import check_faithfulness, check_format
+from services.bench.stats import percentiles_ms, table
+from services.llm_worker.dataset import DatasetConfig
+from services.llm_worker.training import load_or_build_datasets
+from services.llm_worker.wiring import WorkerConfig, load_engine
+
+__all__ = ["resident_mb", "run_llm_bench"]
+
+
+def resident_mb() -> float:
+    """This process's resident memory (VmRSS), in MB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_llm_bench(settings: Settings, *, sizes: Sequence[int], cases: int, threads: int = 1) -> str:
+    import torch
+
+    from models.llm.engine import LlmEngine
+
+    torch.set_num_threads(threads)
+    before = resident_mb()
+    started = time.perf_counter()
+    engine = load_engine(settings, WorkerConfig(threads=threads))
+    load_s = time.perf_counter() - started
+    after = resident_mb()
+    assert isinstance(engine, LlmEngine)  # noqa: S101 - load_engine builds the real engine
+    data = load_or_build_datasets(settings, DatasetConfig())
+    pool = data.explain_test[:cases]
+    engine.explain(pool[:1])  # warm-up: first call pays one-time allocations and the merge
+    rows = []
+    for size in sizes:
+        latencies: list[float] = []
+        tokens = faithful = 0
+        run_started = time.perf_counter()
+        for start in range(0, len(pool), size):
+            batch = pool[start : start + size]
+            t0 = time.perf_counter()
+            texts = engine.explain(batch)
+            elapsed = time.perf_counter() - t0
+            latencies += [elapsed] * len(batch)
+            for text, facts in zip(texts, batch, strict=True):
+                tokens += len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+                ok = check_faithfulness(text, facts).faithful and not check_format(text, facts)
+                faithful += ok
+        wall = time.perf_counter() - run_started
+        p = percentiles_ms(latencies)
+        rows.append([size, len(pool), f"{p['p50'] / 1000:.2f}", f"{p['p99'] / 1000:.2f}",
+                     f"{len(pool) / wall:.2f}", f"{tokens / wall:.1f}",
+                     f"{faithful / max(len(pool), 1):.0%}"])  # fmt: skip
+    header = ["batch", "cases", "p50 s", "p99 s", "expl/s", "tokens/s", "faithful+format"]
+    versions = ", ".join(f"{k} v{v}" for k, v in engine.load_report.adapters.items())
+    return "\n".join(
+        [
+            f"engine: load {load_s:.1f}s (adapters {versions}), RSS {after:.0f} MB "
+            f"(+{after - before:.0f} MB), torch threads {threads}",
+            table(rows, header),
+        ]
+    )

@@ -1,0 +1,78 @@
+"""Train -> register in MLflow -> load by version (and by alias) round trip."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from models.exceptions import ModelNotFoundError
+from models.llm.adapters import read_meta, write_meta
+from models.llm.engine import LlmEngine
+from models.llm.exceptions import AdapterError
+from models.llm.registry import AdapterRegistry
+from models.llm.train import TrainSpec
+from services.llm_worker.training import PRESETS, train_task
+from services.llm_worker.wiring import WorkerConfig, load_engine
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_register_and_load_by_version(llm_settings, llm_data, tiny_adapters, tmp_path):
+    registry = AdapterRegistry(llm_settings.mlflow, llm_settings.llm)
+    explain_copy = tmp_path / "explain"
+    shutil.copytree(tiny_adapters["explain"], explain_copy)
+    first = registry.publish("explain", explain_copy, metrics={"faithful": 0.5})
+    assert (first.version, first.name) == ("1", llm_settings.llm.explain_model)
+
+    plan = replace(PRESETS["quick"], analyse=TrainSpec(steps=2, batch_size=2, seed=4))
+    outcome = train_task(llm_settings, "analyse", llm_data, plan, progress=False)
+    assert outcome.published is not None and outcome.published.version == "1"
+    assert 0.0 <= outcome.metrics["accuracy"] <= 1.0
+    assert outcome.metrics["train_steps"] == 2.0
+    assert (
+        read_meta(outcome.adapter_dir, task="analyse").metrics["accuracy"]
+        == (outcome.metrics["accuracy"])
+    )
+
+    # A second explain version takes the alias; version 1 stays loadable by number.
+    second = registry.publish("explain", tiny_adapters["explain"], metrics={"faithful": 0.9})
+    assert second.version == "2"
+    assert registry.resolve("explain", "champion") == "2"
+    shutil.rmtree(llm_settings.llm.adapters_dir)  # force a download from the registry
+    fetched = registry.fetch("explain", "1")
+    assert read_meta(fetched, task="explain").metrics == {"faithful": 0.5}
+    assert read_meta(fetched).version == "1"
+
+    engine = load_engine(llm_settings, WorkerConfig(explain_ref="1", analyse_ref="champion"))
+    assert isinstance(engine, LlmEngine)
+    assert engine.load_report.adapters == {"explain": "1", "analyse": "1"}
+    assert len(engine.explain(llm_data.explain_test[:1])) == 1
+
+
+def test_unknown_versions_and_aliases_are_clear_errors(llm_settings, tiny_adapters, tmp_path):
+    registry = AdapterRegistry(llm_settings.mlflow, llm_settings.llm)
+    with pytest.raises(ModelNotFoundError):
+        registry.fetch("analyse", "champion")
+    copy = tmp_path / "analyse"
+    shutil.copytree(tiny_adapters["analyse"], copy)
+    registry.publish("analyse", copy, metrics={}, alias=None)
+    with pytest.raises(ModelNotFoundError):
+        registry.fetch("analyse", "7")
+
+
+def test_an_adapter_for_another_base_or_prompt_is_refused(llm_base, tiny_adapters, tmp_path):
+    for field, value, message in (
+        ("base_sha256", "0" * 64, "another base model"),
+        ("prompt_version", "1999.01-1", "prompt layout"),
+    ):
+        copy = tmp_path / field
+        shutil.copytree(tiny_adapters["analyse"], copy)
+        meta = read_meta(copy)
+        setattr(meta, field, value)
+        write_meta(copy, meta)
+        with pytest.raises(AdapterError, match=message):
+            LlmEngine.load(llm_base, {"analyse": copy})
+    with pytest.raises(AdapterError, match="explain adapter"):
+        LlmEngine.load(llm_base, {"explain": tiny_adapters["analyse"]})
