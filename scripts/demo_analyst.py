@@ -68,7 +68,7 @@ def main() -> int:
         tab.fill("#note", "demo: confirmed with the customer, card not in their possession")
         tab.click("#mark-fraud")
         tab.locator("#verdict").wait_for()
-        print(f"  {tab.locator('#verdict').inner_text().strip()} by {args.user}")
+        print(f"  {tab.locator('#verdict').inner_text().strip()}")
         if args.shots:
             tab.screenshot(path=str(args.shots / "review-case.png"), full_page=True)
         browser.close()
