@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from services.cli.options import idle_exit_option, log_json_option, metrics_options
+
 __all__ = ["archiver"]
 
 log = logging.getLogger(__name__)
@@ -35,17 +37,9 @@ log = logging.getLogger(__name__)
     show_default=True,
     help="Longest wait to fill a batch (ms): fewer, larger files.",
 )
-@click.option("--metrics-port", default=0, show_default=True, help="Prometheus port (0 = off).")
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address for the metrics endpoint (0.0.0.0 in a container).",
-)
-@click.option("--log-json/--no-log-json", default=True, show_default=True, help="JSON log lines.")
-@click.option(
-    "--idle-exit", type=float, default=None, help="Exit after this many seconds without messages."
-)
+@metrics_options(0)
+@log_json_option
+@idle_exit_option
 def archiver(
     group_id: str,
     log_dir: Path | None,

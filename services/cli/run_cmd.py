@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from services.cli.lazy import LazyGroup
+from services.cli.options import idle_exit_option, log_json_option, metrics_options
 
 __all__ = ["run"]
 
@@ -31,9 +32,7 @@ def run() -> None:
 
 @run.command("labels")
 @click.option("--group-id", default="fraudstream-labels", show_default=True, help="Consumer group.")
-@click.option(
-    "--idle-exit", type=float, default=None, help="Exit after this many seconds without messages."
-)
+@idle_exit_option
 def labels(group_id: str, idle_exit: float | None) -> None:
     """Consume labels (verdicts, chargebacks) into the label-based risk features in Redis."""
     from contracts.settings import load_settings
@@ -71,17 +70,9 @@ def labels(group_id: str, idle_exit: float | None) -> None:
     help="Rule set YAML (reloaded when it changes; default: the packaged rule set).",
 )
 @click.option("--model-alias", default="champion", show_default=True, help="Registry alias.")
-@click.option("--metrics-port", default=9108, show_default=True, help="Prometheus port (0 = off).")
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address for the metrics endpoint (0.0.0.0 in a container).",
-)
-@click.option("--log-json/--no-log-json", default=True, show_default=True, help="JSON log lines.")
-@click.option(
-    "--idle-exit", type=float, default=None, help="Exit after this many seconds without messages."
-)
+@metrics_options(9108)
+@log_json_option
+@idle_exit_option
 def scorer(
     group_id: str,
     max_batch: int,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from services.cli.options import idle_exit_option, log_json_option, metrics_options
+
 __all__ = ["llm_worker"]
 
 log = logging.getLogger(__name__)
@@ -52,17 +54,9 @@ log = logging.getLogger(__name__)
     default=None,
     help="The scorer's rule set, for rule descriptions (default: the packaged rule set).",
 )
-@click.option("--metrics-port", default=9109, show_default=True, help="Prometheus port (0 = off).")
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address for the metrics endpoint (0.0.0.0 in a container).",
-)
-@click.option("--log-json/--no-log-json", default=True, show_default=True, help="JSON log lines.")
-@click.option(
-    "--idle-exit", type=float, default=None, help="Exit after this many seconds without messages."
-)
+@metrics_options(9109)
+@log_json_option
+@idle_exit_option
 def llm_worker(
     group_id: str,
     max_batch: int,

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from services.cli.options import log_json_option, metrics_options
 from services.cli.retrain_cmd import DRIFT_EXIT_CODE, log_options
 
 __all__ = ["retrainer"]
@@ -37,14 +38,8 @@ log = logging.getLogger(__name__)
     is_flag=True,
     help=f"With --once: exit with status {DRIFT_EXIT_CODE} when drift is above the threshold.",
 )
-@click.option("--metrics-port", default=9110, show_default=True, help="Prometheus port (0 = off).")
-@click.option(
-    "--metrics-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address for the metrics endpoint (0.0.0.0 in a container).",
-)
-@click.option("--log-json/--no-log-json", default=True, show_default=True, help="JSON log lines.")
+@metrics_options(9110)
+@log_json_option
 def retrainer(
     every: str,
     once: bool,
