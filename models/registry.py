@@ -94,32 +94,20 @@ class ModelRegistry:
         """One finished run: params, metrics, extra artifacts and the bundle as a pyfunc model."""
         from models.pyfunc_model import save_pyfunc
 
-        experiment_id = self.experiment_id()
-        with _translate(f"log run {run_name!r}"):
-            from mlflow.entities import Metric, Param, RunTag
-
-            run = self.client.create_run(
-                experiment_id, run_name=run_name, tags={"family": bundle.family, **(tags or {})}
+        with self._run(run_name, {"family": bundle.family, **(tags or {})}) as run:
+            run_id: str = run.info.run_id
+            self._log_values(
+                run_id,
+                params=params,
+                metrics=metrics,
+                artifacts=artifacts,
+                artifact_dir="report",
+                run_tags={"feature_count": str(len(bundle.feature_names))},
             )
-            run_id = run.info.run_id
-            try:
-                now = int(time.time() * 1000)
-                self.client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())],
-                    params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],
-                    tags=[RunTag("feature_count", str(len(bundle.feature_names)))],
-                )
-                for path in artifacts:
-                    self.client.log_artifact(run_id, str(path), "report")
-                with tempfile.TemporaryDirectory(prefix="fraudstream-model-") as scratch:
-                    model_dir = save_pyfunc(bundle, Path(scratch) / "model")
-                    self.client.log_artifacts(run_id, str(model_dir), "model")
-            except BaseException:
-                self.client.set_terminated(run_id, status="FAILED")
-                raise
-            self.client.set_terminated(run_id, status="FINISHED")
-            return LoggedModel(run_id=run_id, source=f"{run.info.artifact_uri}/model")
+            with tempfile.TemporaryDirectory(prefix="fraudstream-model-") as scratch:
+                model_dir = save_pyfunc(bundle, Path(scratch) / "model")
+                self.client.log_artifacts(run_id, str(model_dir), "model")
+        return LoggedModel(run_id=run_id, source=f"{run.info.artifact_uri}/model")
 
     def log_run(
         self,
@@ -132,26 +120,52 @@ class ModelRegistry:
         artifact_dir: str = "report",
     ) -> str:
         """One finished run without a model (e.g. a retraining verdict); returns its run id."""
+        with self._run(run_name, dict(tags or {})) as run:
+            run_id: str = run.info.run_id
+            self._log_values(
+                run_id,
+                params=params,
+                metrics=metrics,
+                artifacts=artifacts,
+                artifact_dir=artifact_dir,
+            )
+        return run_id
+
+    @contextmanager
+    def _run(self, run_name: str, tags: Mapping[str, str]) -> Iterator[Any]:
+        """A new run in the experiment, marked FINISHED after the block, FAILED if it raises."""
         experiment_id = self.experiment_id()
         with _translate(f"log run {run_name!r}"):
-            from mlflow.entities import Metric, Param
-
-            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
-            run_id: str = run.info.run_id
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
             try:
-                now = int(time.time() * 1000)
-                self.client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())],
-                    params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],
-                )
-                for path in artifacts:
-                    self.client.log_artifact(run_id, str(path), artifact_dir)
+                yield run
             except BaseException:
-                self.client.set_terminated(run_id, status="FAILED")
+                self.client.set_terminated(run.info.run_id, status="FAILED")
                 raise
-            self.client.set_terminated(run_id, status="FINISHED")
-            return run_id
+            self.client.set_terminated(run.info.run_id, status="FINISHED")
+
+    def _log_values(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        artifacts: Sequence[Path],
+        artifact_dir: str,
+        run_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Params, metrics and tags in one batch, then the artifact files."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())],
+            params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],
+            tags=[RunTag(k, v) for k, v in sorted((run_tags or {}).items())],
+        )
+        for path in artifacts:
+            self.client.log_artifact(run_id, str(path), artifact_dir)
 
     def register(
         self, name: str, logged: LoggedModel, *, tags: Mapping[str, str] | None = None
