@@ -161,7 +161,8 @@ TRANSACTION_STATES: tuple[State, ...] = (
     DistinctSet("card_devices", "card", "device", (30 * DAY_MS,), cap=64, ttl_ms=_RETAIN),
     DistinctSet("card_ips", "card", "ip", (30 * DAY_MS,), cap=64, ttl_ms=_RETAIN),
     DistinctSet("card_countries", "card", "country", (30 * DAY_MS,), cap=32, ttl_ms=_RETAIN),
-    DistinctSet("card_merchants", "card", "merchant", (30 * DAY_MS,), cap=128, ttl_ms=_RETAIN),
+    # Only "first time at this merchant" is served, so no window is counted.
+    DistinctSet("card_merchants", "card", "merchant", (), cap=128, ttl_ms=_RETAIN),
     Window("customer_velocity", "customer", 5 * MINUTE_MS, (12, 288)),
     DistinctSet("customer_payees", "customer", "payee", (30 * DAY_MS,), cap=128, ttl_ms=_RETAIN),
     Window("device_velocity", "device", 5 * MINUTE_MS, (12, 288)),

@@ -116,7 +116,7 @@ def derive(plan: CompiledPlan, tx: Transaction, reply: Sequence[Arg]) -> list[fl
     new_device, devices = new_and_count("card_devices", tx.device_id is not None)
     new_ip, ips = new_and_count("card_ips", tx.ip is not None)
     new_country, countries = new_and_count("card_countries", True)
-    new_merchant, _ = new_and_count("card_merchants", True)
+    new_merchant = _f(r[o["card_merchants"]])
     new_payee, _ = new_and_count("customer_payees", tx.payee_id is not None)
 
     def window_pair(name: str, present: bool) -> tuple[float, float, float, float]:

@@ -1,13 +1,28 @@
-"""Compile the declarations into a plan: per item, which keys and arguments each op gets.
+"""Compile the declarations into a plan: per entity, which states it updates and reads.
 
 Both backends execute the same plan (``online/lua/apply_batch.lua`` and
 ``online/memory.py``), and ``derive`` reads their replies by the offsets the
 plan computes here. Amounts travel as integer cents so sums are exact and do
 not depend on the order of additions.
+
+A plan is a list of entity *groups*. Each group owns one entity hash (its
+windows, last event and hour profile, see ``online/keys.py``) and the entity's
+distinct sets. An item (one transaction or label) carries:
+
+* keys: the dedup key, then per group the hash key and one key per distinct set
+  (``""`` when the entity, or the set's member, is absent);
+* args: ``t, value, dcount, hour, lat, lon``, then the item's bucket number per
+  bucket size (as text), the lower bound of each distinct-set window (``"(t-w"``),
+  and one member per distinct set. The event time and amount travel once, not
+  once per state, and the script never formats a number itself: in Redis' Lua a
+  number-to-text conversion costs about as much as a Redis command.
+
+A reply is ``[dup_flag, *values]``, the values of each group's states in order.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,13 +37,22 @@ from feature_store.definitions import (
     State,
     Window,
 )
-from feature_store.online.keys import dedup_key, label_dedup_key, state_key
+from feature_store.online.keys import (
+    ENTITY_HASHES,
+    dedup_key,
+    entity_hash_key,
+    label_dedup_key,
+    state_key,
+)
 
 __all__ = [
     "ENTITY_ATTR",
+    "FIXED_ARGS",
     "MEMBER_ATTR",
     "Arg",
     "CompiledPlan",
+    "GroupSpec",
+    "OpSpec",
     "PlannedItem",
     "cents",
     "label_plan",
@@ -39,37 +63,58 @@ __all__ = [
 
 Arg = int | str
 HOUR_MS = 3_600_000
+#: Per item, the arguments before the distinct-set members: t, value, dcount, hour, lat, lon.
+FIXED_ARGS = 6
 
 
 @dataclass(frozen=True)
 class PlannedItem:
-    keys: list[str]  # dedup key first, then one per op ("" = entity absent)
+    keys: list[str]
     args: list[Arg]
 
 
 @dataclass(frozen=True)
 class OpSpec:
-    """One op of the plan as the executors see it."""
+    """One state of the plan as the executors see it."""
 
-    kind: str  # W (window update), R (window read), D, L, H
+    kind: str  # W (window update), R (window read), D (distinct set), L, H
     state: State
     width: int  # values this op appends to the reply
+    tag: str = ""  # field tag in the entity hash (hash states only)
+    member: int = -1  # distinct sets: index of its member among the item's members
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, arg_index: dict[object, int]) -> dict[str, Any]:
+        """The op for the script; ``arg_index``: bucket size / window -> item arg (1-based)."""
         s = self.state
-        spec: dict[str, Any] = {"k": self.kind}
+        spec: dict[str, Any] = {"k": self.kind, "t": self.tag}
         if isinstance(s, Window):
-            spec.update(
-                B=s.bucket_ms, ns=list(s.windows), N=s.longest, mx=int(s.with_max), ttl=s.expiry_ms
-            )
+            spec.update(B=s.bucket_ms, ns=list(s.windows), N=s.longest, mx=int(s.with_max))
+            spec.update(bi=arg_index[("bucket", s.bucket_ms)])
         elif isinstance(s, DistinctSet):
-            spec.update(ws=list(s.windows_ms), cap=s.cap, ttl=s.ttl_ms)
-        else:
-            spec.update(ttl=s.ttl_ms)
+            # Expiry is pushed back when a new member arrives or after 1/16 of it.
+            spec.update(cap=s.cap, ttl=s.ttl_ms, slack=s.ttl_ms // 16)
+            spec.update(wi=[arg_index[("since", w)] for w in s.windows_ms])
+            spec.update(m=arg_index[("member", self.member)])
         return spec
 
 
-def _width(kind: str, state: State) -> int:
+@dataclass(frozen=True)
+class GroupSpec:
+    entity: str
+    hash_ops: tuple[OpSpec, ...]
+    set_ops: tuple[OpSpec, ...]
+    ttl_ms: int
+
+    def as_json(self, arg_index: dict[object, int]) -> dict[str, Any]:
+        return {
+            "hs": [op.as_json(arg_index) for op in self.hash_ops],
+            "zs": [op.as_json(arg_index) for op in self.set_ops],
+            "ttl": self.ttl_ms,
+            "slack": self.ttl_ms // 16,
+        }
+
+
+def _width(state: State) -> int:
     if isinstance(state, Window):
         return 2 * len(state.windows) + int(state.with_max)
     if isinstance(state, DistinctSet):
@@ -81,40 +126,90 @@ def _width(kind: str, state: State) -> int:
 
 @dataclass(frozen=True)
 class CompiledPlan:
-    ops: tuple[OpSpec, ...]
+    groups: tuple[GroupSpec, ...]
     dedup_ttl_ms: int
     json: str
     offsets: dict[str, int]  # state name -> index of its first value in a reply (after dup flag)
-    #: Per key prefix, the ops with their key halves precomputed (filled on first use).
-    keyed: dict[str, list[_KeyedOp]] = field(default_factory=dict, compare=False, repr=False)
+    member_attrs: tuple[str, ...]  # the Transaction attributes the distinct sets record
+    bucket_sizes: tuple[int, ...]  # the bucket sizes whose bucket numbers each item carries
+    set_windows: tuple[int, ...]  # the distinct-set windows whose lower bounds each item carries
+    #: Per key prefix, the groups with their key halves precomputed (filled on first use).
+    keyed: dict[str, list[_KeyedGroup]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, ops: Sequence[OpSpec], dedup_ttl_ms: int, mode: str) -> CompiledPlan:
+    def build(cls, states: Sequence[tuple[str, State]], dedup_ttl_ms: int) -> CompiledPlan:
+        by_entity: dict[str, list[tuple[str, State]]] = {}
+        for kind, state in states:
+            by_entity.setdefault(state.entity, []).append((kind, state))
+        groups, member_attrs = [], []
+        for entity, entries in by_entity.items():
+            layout = ENTITY_HASHES[entity]
+            hash_ops, set_ops = [], []
+            for kind, state in entries:
+                if isinstance(state, DistinctSet):
+                    # Sets over the same attribute (card id) share one member argument.
+                    attr = MEMBER_ATTR[state.member]
+                    if attr not in member_attrs:
+                        member_attrs.append(attr)
+                    member = member_attrs.index(attr)
+                    set_ops.append(OpSpec(kind, state, _width(state), member=member))
+                else:
+                    hash_ops.append(OpSpec(kind, state, _width(state), layout.tags[state.name]))
+            groups.append(GroupSpec(entity, tuple(hash_ops), tuple(set_ops), layout.ttl_ms))
         offsets: dict[str, int] = {}
         position = 1  # reply[0] is the dup flag
-        for op in ops:
-            offsets[op.state.name] = position
-            position += op.width
-        payload = {"ops": [op.as_json() for op in ops], "dedup_ttl": dedup_ttl_ms, "mode": mode}
-        return cls(tuple(ops), dedup_ttl_ms, json.dumps(payload, separators=(",", ":")), offsets)
+        for group in groups:
+            for op in (*group.hash_ops, *group.set_ops):
+                offsets[op.state.name] = position
+                position += op.width
+        all_ops = [op for g in groups for op in (*g.hash_ops, *g.set_ops)]
+        sizes = tuple(
+            dict.fromkeys(op.state.bucket_ms for op in all_ops if isinstance(op.state, Window))
+        )
+        windows = tuple(
+            dict.fromkeys(
+                w
+                for op in all_ops
+                if isinstance(op.state, DistinctSet)
+                for w in op.state.windows_ms
+            )
+        )
+        # Item arguments after the fixed six, in this order (1-based positions).
+        extra: list[object] = [("bucket", b) for b in sizes]
+        extra += [("since", w) for w in windows]
+        extra += [("member", i) for i in range(len(member_attrs))]
+        arg_index = {name: FIXED_ARGS + 1 + i for i, name in enumerate(extra)}
+        payload = {
+            "groups": [g.as_json(arg_index) for g in groups],
+            "dedup_ttl": dedup_ttl_ms,
+            "nargs": FIXED_ARGS + len(extra),
+            "nkeys": 1 + sum(1 + len(g.set_ops) for g in groups),
+        }
+        text = json.dumps(payload, separators=(",", ":"))
+        return cls(tuple(groups), dedup_ttl_ms, text, offsets, tuple(member_attrs), sizes, windows)
 
     @property
+    def member_offset(self) -> int:
+        """Index of the first member in an item's args."""
+        return FIXED_ARGS + len(self.bucket_sizes) + len(self.set_windows)
+
+    @property
+    def ops(self) -> tuple[OpSpec, ...]:
+        """Every op, in reply order."""
+        return tuple(op for g in self.groups for op in (*g.hash_ops, *g.set_ops))
+
+    @functools.cached_property
     def reply_width(self) -> int:
         return 1 + sum(op.width for op in self.ops)
 
 
-def _op(kind: str, state: State) -> OpSpec:
-    return OpSpec(kind, state, _width(kind, state))
-
-
 def transaction_plan(dedup_ttl_ms: int) -> CompiledPlan:
-    ops = [_op(_kind_of(s), s) for s in TRANSACTION_STATES]
-    ops += [_op("R", s) for s in LABEL_STATES]
-    return CompiledPlan.build(ops, dedup_ttl_ms, "tx")
+    states = [(_kind_of(s), s) for s in TRANSACTION_STATES] + [("R", s) for s in LABEL_STATES]
+    return CompiledPlan.build(states, dedup_ttl_ms)
 
 
 def label_plan(dedup_ttl_ms: int) -> CompiledPlan:
-    return CompiledPlan.build([_op("W", s) for s in LABEL_STATES], dedup_ttl_ms, "label")
+    return CompiledPlan.build([("W", s) for s in LABEL_STATES], dedup_ttl_ms)
 
 
 def _kind_of(state: State) -> str:
@@ -140,25 +235,24 @@ MEMBER_ATTR = {**ENTITY_ATTR, "card": "card_id", "country": "country", "payee": 
 
 
 @dataclass(frozen=True)
-class _KeyedOp:
-    kind: str
+class _KeyedGroup:
     id_attr: str
-    member_attr: str | None
     head: str  # "fs1:{card:"
-    tail: str  # "}:w1a2b3c"
+    tail: str  # "}:e1a2b3c"
+    set_tails: tuple[str, ...]  # "}:d9f8e7d" per distinct set (same head)
+    absent: tuple[str, ...]  # the group's keys when the entity is absent
 
 
-def _keyed_ops(plan: CompiledPlan, prefix: str) -> list[_KeyedOp]:
+def _keyed_groups(plan: CompiledPlan, prefix: str) -> list[_KeyedGroup]:
     cached = plan.keyed.get(prefix)
     if cached is not None:
         return cached
     keyed = []
-    for op in plan.ops:
-        s = op.state
-        member = MEMBER_ATTR[s.member] if isinstance(s, DistinctSet) else None
-        probe = state_key(prefix, s, "\0")
-        head, tail = probe.split("\0")
-        keyed.append(_KeyedOp(op.kind, ENTITY_ATTR[s.entity], member, head, tail))
+    for g in plan.groups:
+        head, tail = entity_hash_key(prefix, g.entity, "\0").split("\0")
+        set_tails = tuple(state_key(prefix, op.state, "\0").split("\0")[1] for op in g.set_ops)
+        absent = ("",) * (1 + len(set_tails))
+        keyed.append(_KeyedGroup(ENTITY_ATTR[g.entity], head, tail, set_tails, absent))
     plan.keyed[prefix] = keyed
     return keyed
 
@@ -166,40 +260,36 @@ def _keyed_ops(plan: CompiledPlan, prefix: str) -> list[_KeyedOp]:
 def plan_transaction(plan: CompiledPlan, prefix: str, tx: Transaction) -> PlannedItem:
     """Keys and arguments of one transaction under ``plan`` (hot path: kept lean)."""
     t = tx.event_time_ms
-    amount_c = cents(tx.amount)
     keys = [dedup_key(prefix, tx.tx_id)]
-    args: list[Arg] = []
-    for op in _keyed_ops(plan, prefix):
-        entity_id = getattr(tx, op.id_attr)
-        kind = op.kind
-        if kind == "W":
-            args += (t, amount_c, 1)
-        elif kind == "D":
-            member = getattr(tx, op.member_attr)  # type: ignore[arg-type]
-            if member is None:
-                entity_id = None
-                member = ""
-            args += (t, member)
-        elif kind == "R":
-            args.append(t)
-        elif kind == "L":
-            if tx.lat is not None and tx.lon is not None:
-                args += (t, repr(tx.lat), repr(tx.lon))
-            else:
-                args += (t, "", "")
-        else:
-            args.append((t // HOUR_MS) % 24)
-        keys.append("" if entity_id is None else op.head + entity_id + op.tail)
+    for g in _keyed_groups(plan, prefix):
+        entity_id = getattr(tx, g.id_attr)
+        if entity_id is None:
+            keys += g.absent
+            continue
+        head = g.head + entity_id
+        keys.append(head + g.tail)
+        keys += [head + tail for tail in g.set_tails]
+    located = tx.lat is not None and tx.lon is not None
+    args: list[Arg] = [
+        t, cents(tx.amount), 1, (t // HOUR_MS) % 24,
+        repr(tx.lat) if located else "", repr(tx.lon) if located else "",
+    ]  # fmt: skip
+    args += [str(t // size) for size in plan.bucket_sizes]
+    args += [f"({t - window}" for window in plan.set_windows]
+    for attr in plan.member_attrs:
+        member = getattr(tx, attr)
+        args.append("" if member is None else member)
     return PlannedItem(keys, args)
 
 
 def plan_label(plan: CompiledPlan, prefix: str, label: Label) -> PlannedItem:
-    """Keys and arguments of one label under the label plan (entities must be known)."""
+    """Keys and arguments of one label under the label plan (absent entities are skipped)."""
     keys = [label_dedup_key(prefix, label.tx_id, label.is_fraud)]
-    args: list[Arg] = []
     ids = {"device": label.device_id, "ip": label.ip, "merchant": label.merchant_id}
-    for op in plan.ops:
-        entity_id = ids.get(op.state.entity)
-        keys.append(state_key(prefix, op.state, entity_id) if entity_id is not None else "")
-        args += [label.known_at_ms, int(label.is_fraud), 1]
+    for g in plan.groups:
+        entity_id = ids.get(g.entity)
+        keys.append("" if entity_id is None else entity_hash_key(prefix, g.entity, entity_id))
+    t = label.known_at_ms
+    args: list[Arg] = [t, int(label.is_fraud), 1, 0, "", ""]
+    args += [str(t // size) for size in plan.bucket_sizes]
     return PlannedItem(keys, args)

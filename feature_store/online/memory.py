@@ -40,24 +40,32 @@ class MemoryOnlineStore:
         if stored is not None:
             return [1, *stored[1:]]
         reply: Reply = [0]
-        a = 0
-        for op, key in zip(plan.ops, item.keys[1:], strict=True):
-            args = item.args
-            if key == "":
-                _zeros(op, reply)
-            elif op.kind == "W":
-                self._window_update(
-                    key, op, int(args[a]), int(args[a + 1]), int(args[a + 2]), reply
-                )
-            elif op.kind == "R":
-                self._window_read_at(key, op, int(args[a]), reply)
-            elif op.kind == "D":
-                self._distinct(key, op, int(args[a]), str(args[a + 1]), reply)
-            elif op.kind == "L":
-                self._last_event(key, int(args[a]), str(args[a + 1]), str(args[a + 2]), reply)
-            else:
-                self._hour_profile(key, int(args[a]), reply)
-            a += _ARGS_PER_OP[op.kind]
+        t, value, dcount, hour = (int(x) for x in item.args[:4])
+        lat, lon = str(item.args[4]), str(item.args[5])
+        k = 1
+        for group in plan.groups:
+            hash_key = item.keys[k]
+            set_keys = item.keys[k + 1 : k + 1 + len(group.set_ops)]
+            k += 1 + len(group.set_ops)
+            for op in group.hash_ops:
+                # Each state of the entity hash is kept under its own dict key here.
+                key = f"{hash_key}|{op.tag}"
+                if hash_key == "":
+                    _zeros(op, reply)
+                elif op.kind == "W":
+                    self._window_update(key, op, t, value, dcount, reply)
+                elif op.kind == "R":
+                    self._window_read_at(key, op, t, reply)
+                elif op.kind == "L":
+                    self._last_event(key, t, lat, lon, reply)
+                else:
+                    self._hour_profile(key, hour, reply)
+            for op, set_key in zip(group.set_ops, set_keys, strict=True):
+                member = str(item.args[plan.member_offset + op.member])
+                if hash_key == "" or set_key == "" or member == "":
+                    _zeros(op, reply)
+                else:
+                    self._distinct(set_key, op, t, member, reply)
         self._dedup[item.keys[0]] = reply
         return list(reply)
 
@@ -207,9 +215,6 @@ class MemoryOnlineStore:
         out += [near, _int(h_map.get("n"))]
         h_map[str(hour)] = _int(h_map.get(str(hour))) + 1
         h_map["n"] = _int(h_map.get("n")) + 1
-
-
-_ARGS_PER_OP = {"W": 3, "R": 1, "D": 2, "L": 3, "H": 1}
 
 
 def _int(value: int | str | None) -> int:

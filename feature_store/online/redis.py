@@ -1,5 +1,8 @@
 """The Redis online store: one EVALSHA per micro-batch runs ``lua/apply_batch.lua``.
 
+The script answers with one string per item (a dup byte and a MessagePack array):
+a few bulk strings parse far faster in the client than thousands of RESP values.
+
 A batch is one atomic step: all its updates and reads happen together or not
 at all, in one network round trip. Redis errors are translated here into
 ``StoreUnavailableError`` (connection, timeout, loading) or
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+import msgspec
 import redis
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -107,7 +111,15 @@ class RedisOnlineStore:
         return [_decode_reply(r, plan.reply_width) for r in raw]
 
 
-def _decode_reply(raw: Any, width: int) -> Reply:
-    if len(raw) != width:
-        raise StoreProtocolError(f"reply of {len(raw)} values, plan says {width}")
-    return [v.decode() if isinstance(v, bytes) else v for v in raw]
+_decode_values = msgspec.msgpack.Decoder(list[int | str]).decode
+
+
+def _decode_reply(raw: bytes, width: int) -> Reply:
+    """One reply: a dup byte ("0"/"1") and the values as a MessagePack array."""
+    try:
+        values: Reply = [raw[0] - 48, *_decode_values(memoryview(raw)[1:])]
+    except (msgspec.DecodeError, IndexError) as exc:
+        raise StoreProtocolError(f"unreadable feature reply: {exc}") from exc
+    if len(values) != width:
+        raise StoreProtocolError(f"reply of {len(values)} values, plan says {width}")
+    return values

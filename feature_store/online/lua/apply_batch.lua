@@ -1,52 +1,72 @@
 -- Apply a micro-batch of transactions (or labels) to the feature state and read
 -- every state back, atomically, in one round trip.
 --
--- ARGV[1]  plan (JSON): {"ops": [...], "dedup_ttl": ms, "mode": "tx"|"label"}
+-- ARGV[1]  plan (JSON, feature_store/plan.py): {"groups": [...], "dedup_ttl", "nargs", "nkeys"}
 -- ARGV[2]  number of items in the batch
--- then, per item, the concatenated arguments of its ops (see ARGS_PER_OP).
--- KEYS     per item: the dedup key, then one key per op ("" = entity absent).
+-- then, per item: t, value, dcount, hour, lat, lon, the item's bucket number per
+--          bucket size, the lower bound "(t-w" per distinct-set window, and one
+--          member per distinct set (positions in the plan: bi, wi, m).
+-- KEYS     per item: the dedup key, then per group the entity hash key and one
+--          key per distinct set ("" = entity or member absent).
 --
--- Per item the reply is {dup, <op outputs...>}. dup = 1 when the dedup key
--- already existed: the stored reply of the first delivery is returned and
--- nothing changes, so a redelivered transaction reads the same vector and
--- counts once. Numbers are integer cents / counts / epoch ms; coordinates are
--- passed and returned as the exact strings Python sent.
+-- The reply is one string per item: a byte "0" or "1" (dup) and the item's
+-- values as a MessagePack array. dup = 1 when the dedup key already existed:
+-- the values stored at the first delivery are returned and nothing changes, so
+-- a redelivered transaction reads the same vector and counts once. Numbers are
+-- integer cents / counts / epoch ms; coordinates are the exact strings Python sent.
+--
+-- Cost model (measured on the 2-core box, Redis 7.0): a redis.call costs about
+-- 1 us, and every number <-> text conversion in this Lua costs about 0.3 us
+-- (tonumber, tostring, "x" .. n, table.concat of numbers). So each entity is
+-- read with one HMGET and written with one HSET; text that needs no arithmetic
+-- passes through unconverted (bucket numbers and bounds arrive as text, stored
+-- times are written back as the text they came in as); a window's list of
+-- occupied buckets is parsed only when its head moves; replies are packed with
+-- cmsgpack; expiries are pushed back only every 1/16 of their length.
 --
 -- This file and feature_store/online/memory.py implement the same semantics;
 -- the parity tests hold them together. Change both or neither.
 
-local ARGS_PER_OP = {W = 3, R = 1, D = 2, L = 3, H = 1}
+local plan = cjson.decode(ARGV[1])
+local groups = plan.groups
+local NARGS, NKEYS = plan.nargs, plan.nkeys
 
--- Numbers are handed to Redis as they are: integers below 1e14 (cents, counts,
--- epoch ms) print exactly with Lua's %.14g, so no string.format on the hot path.
-
--- Windows: count/sum per window of buckets, running totals kept per window.
--- Fields: h (head bucket), c<b>/s<b>/m<b> per occupied bucket, o (the occupied
--- bucket numbers, comma-separated), C<n>/S<n> per window, M (max over the
--- longest window, kept current on add, recomputed on advance). Advancing and
--- pruning visit occupied buckets only, so a sparse entity costs the same after
--- an hour's gap as after a minute's. Common path: one HMGET, one HSET, one PEXPIRE.
-local function window_fields(op, b)
-  local fields = {'h', 'c' .. b, 's' .. b, 'm' .. b, 'M', 'o'}
-  for i = 1, #op.ns do
-    fields[#fields + 1] = op.Cf[i]; fields[#fields + 1] = op.Sf[i]
+-- Field names that do not depend on the item are built once per call.
+for _, g in ipairs(groups) do
+  for _, op in ipairs(g.hs) do
+    local t = op.t
+    if op.k == 'W' or op.k == 'R' then
+      op.fh, op.fo, op.fM = t .. 'h', t .. 'o', t .. 'M'
+      op.pc, op.ps, op.pm = t .. 'c', t .. 's', t .. 'm'
+      op.Cf, op.Sf = {}, {}
+      for i, n in ipairs(op.ns) do op.Cf[i] = t .. 'C' .. n; op.Sf[i] = t .. 'S' .. n end
+    elseif op.k == 'L' then
+      op.f = {t .. 't', t .. 'g', t .. 'a', t .. 'o', t .. 'f', t .. 'n'}
+    else
+      op.fn = t .. 'n'
+    end
   end
-  return fields
+  for i, z in ipairs(g.zs) do z.fx = '~z' .. i end
 end
 
+local HOURS = {}
+for h = 0, 23 do HOURS[h] = tostring(h) end
+
+-- The occupied buckets as numbers (for arithmetic) and as text (for field names).
 local function occupied(text)
-  local occ = {}
+  local occ, names = {}, {}
   if text then
-    for x in string.gmatch(text, '[^,]+') do occ[#occ + 1] = tonumber(x) end
+    for x in string.gmatch(text, '[^,]+') do occ[#occ + 1] = tonumber(x); names[#names + 1] = x end
   end
-  return occ
+  return occ, names
 end
 
--- Sum count and sum of the occupied buckets k with lo < k <= hi.
-local function bucket_sums(key, occ, lo, hi)
+-- Windows --------------------------------------------------------------------
+-- Count and sum of the occupied buckets k with lo < k <= hi.
+local function bucket_sums(key, op, occ, names, lo, hi)
   local fields = {}
-  for _, k in ipairs(occ) do
-    if k > lo and k <= hi then fields[#fields + 1] = 'c' .. k; fields[#fields + 1] = 's' .. k end
+  for i, k in ipairs(occ) do
+    if k > lo and k <= hi then fields[#fields + 1] = op.pc .. names[i]; fields[#fields + 1] = op.ps .. names[i] end
   end
   if #fields == 0 then return 0, 0 end
   local e = redis.call('HMGET', key, unpack(fields))
@@ -57,228 +77,298 @@ local function bucket_sums(key, occ, lo, hi)
   return cnt, sum
 end
 
-local function window_update(key, op, t, value, dcount, out)
+local function drop_buckets(key, op, names)
+  if #names == 0 then return end
+  local dels = {}
+  for _, k in ipairs(names) do
+    dels[#dels + 1] = op.pc .. k; dels[#dels + 1] = op.ps .. k; dels[#dels + 1] = op.pm .. k
+  end
+  redis.call('HDEL', key, unpack(dels))
+end
+
+local function window_fields(op, bs, fields)
+  fields[#fields + 1] = op.fh
+  if op.k == 'W' then
+    fields[#fields + 1] = op.pc .. bs; fields[#fields + 1] = op.ps .. bs
+    if op.mx == 1 then fields[#fields + 1] = op.pm .. bs; fields[#fields + 1] = op.fM end
+  end
+  fields[#fields + 1] = op.fo
+  for i = 1, #op.ns do fields[#fields + 1] = op.Cf[i]; fields[#fields + 1] = op.Sf[i] end
+end
+
+local function text_or_nil(x)
+  if x == false or x == '' then return nil end
+  return x
+end
+
+-- v[i..] holds the fields window_fields asked for.
+local function window_update(key, op, v, i, t, bs, value, dcount, sets, res)
   local b = math.floor(t / op.B)
   local N = op.N
-  local v = redis.call('HMGET', key, unpack(window_fields(op, b)))
-  local h = tonumber(v[1])
-  local cb, sb, mb, M = tonumber(v[2]), tonumber(v[3]) or 0, tonumber(v[4]), tonumber(v[5]) or 0
-  local occ = occupied(v[6])
-  local occ_changed = false
+  -- The head is usually the event's own bucket: then no conversion is needed.
+  local h = (v[i] == bs) and b or tonumber(v[i])
+  local cb, sb = tonumber(v[i + 1]), tonumber(v[i + 2]) or 0
+  local mb, M = nil, 0
+  local j = i + 3
+  if op.mx == 1 then mb = tonumber(v[j]); M = tonumber(v[j + 1]) or 0; j = j + 2 end
+  local otext = text_or_nil(v[j])
   local C, S = {}, {}
-  for i, n in ipairs(op.ns) do
-    C[n] = tonumber(v[5 + 2 * i]) or 0; S[n] = tonumber(v[6 + 2 * i]) or 0
-  end
-  local sets = {}
-  local moved = h == nil or b > h
+  for w = 1, #op.ns do C[w] = tonumber(v[j + 2 * w - 1]) or 0; S[w] = tonumber(v[j + 2 * w]) or 0 end
+  local o_changed = false
   if h == nil or b - h >= N then
-    -- New key, or everything retained has expired: start over.
-    if h ~= nil then redis.call('DEL', key) end
-    for _, n in ipairs(op.ns) do C[n] = 0; S[n] = 0 end
+    -- New state, or everything retained has left the longest window: start over.
+    if h ~= nil then
+      local _, names = occupied(otext)
+      drop_buckets(key, op, names)
+    end
+    for w = 1, #op.ns do C[w] = 0; S[w] = 0 end
     cb, sb, mb, M = nil, 0, nil, 0
-    occ = {}
-    occ_changed = true
+    otext = nil
+    o_changed = true
     h = b
   elseif b > h then
     -- Advance the head from h to b: subtract the buckets leaving each window,
     -- drop the buckets leaving the longest one, recompute the max.
-    for _, n in ipairs(op.ns) do
+    local occ, names = occupied(otext)
+    for w, n in ipairs(op.ns) do
       if b - h >= n then
-        C[n] = 0; S[n] = 0
+        C[w] = 0; S[w] = 0
       else
-        local cnt, sum = bucket_sums(key, occ, h - n, b - n)
-        C[n] = C[n] - cnt; S[n] = S[n] - sum
+        local cnt, sum = bucket_sums(key, op, occ, names, h - n, b - n)
+        C[w] = C[w] - cnt; S[w] = S[w] - sum
       end
     end
-    local keep, dels = {}, {}
-    for _, k in ipairs(occ) do
+    local keep, keep_names, gone = {}, {}, {}
+    for x, k in ipairs(occ) do
       if k > b - N then
-        keep[#keep + 1] = k
+        keep[#keep + 1] = k; keep_names[#keep_names + 1] = names[x]
       else
-        dels[#dels + 1] = 'c' .. k; dels[#dels + 1] = 's' .. k; dels[#dels + 1] = 'm' .. k
+        gone[#gone + 1] = names[x]
       end
     end
-    if #dels > 0 then
-      redis.call('HDEL', key, unpack(dels))
-      occ = keep
-      occ_changed = true
+    if #gone > 0 then
+      drop_buckets(key, op, gone)
+      occ, names = keep, keep_names
+      otext = text_or_nil(table.concat(names, ','))
+      o_changed = true
     end
     if op.mx == 1 then
       M = 0
       if #occ > 0 then
         local mf = {}
-        for _, k in ipairs(occ) do mf[#mf + 1] = 'm' .. k end
+        for _, k in ipairs(names) do mf[#mf + 1] = op.pm .. k end
         local m = redis.call('HMGET', key, unpack(mf))
-        for i = 1, #m do
-          local x = tonumber(m[i])
-          if x and x > M then M = x end
+        for x = 1, #m do
+          local y = tonumber(m[x])
+          if y and y > M then M = y end
         end
       end
     end
     h = b
   end
-  sets[#sets + 1] = 'h'; sets[#sets + 1] = h
+  -- The head is stored as the bucket's text, so the comparison above stays exact.
+  sets[#sets + 1] = op.fh; sets[#sets + 1] = (h == b) and bs or v[i]
   if b > h - N then
     -- Inside the retained range: count it (a late event counts in every
     -- window, ending at the head, that still covers its bucket).
     if cb == nil then
-      occ[#occ + 1] = b
-      occ_changed = true
+      otext = otext and (otext .. ',' .. bs) or bs
+      o_changed = true
     end
-    sets[#sets + 1] = 'c' .. b; sets[#sets + 1] = (cb or 0) + dcount
-    sets[#sets + 1] = 's' .. b; sets[#sets + 1] = sb + value
+    sets[#sets + 1] = op.pc .. bs; sets[#sets + 1] = (cb or 0) + dcount
+    sets[#sets + 1] = op.ps .. bs; sets[#sets + 1] = sb + value
     if op.mx == 1 then
-      if mb == nil or value > mb then sets[#sets + 1] = 'm' .. b; sets[#sets + 1] = value end
+      if mb == nil or value > mb then sets[#sets + 1] = op.pm .. bs; sets[#sets + 1] = value end
       if value > M then M = value end
     end
-    for _, n in ipairs(op.ns) do
-      if b > h - n then C[n] = C[n] + dcount; S[n] = S[n] + value end
+    for w, n in ipairs(op.ns) do
+      if b > h - n then C[w] = C[w] + dcount; S[w] = S[w] + value end
     end
   end
-  if occ_changed then sets[#sets + 1] = 'o'; sets[#sets + 1] = table.concat(occ, ',') end
-  for i, n in ipairs(op.ns) do
-    sets[#sets + 1] = op.Cf[i]; sets[#sets + 1] = C[n]
-    sets[#sets + 1] = op.Sf[i]; sets[#sets + 1] = S[n]
-    out[#out + 1] = C[n]; out[#out + 1] = S[n]
+  if o_changed then sets[#sets + 1] = op.fo; sets[#sets + 1] = otext or '' end
+  for w = 1, #op.ns do
+    sets[#sets + 1] = op.Cf[w]; sets[#sets + 1] = C[w]
+    sets[#sets + 1] = op.Sf[w]; sets[#sets + 1] = S[w]
+    res[#res + 1] = C[w]; res[#res + 1] = S[w]
   end
   if op.mx == 1 then
-    sets[#sets + 1] = 'M'; sets[#sets + 1] = M
-    out[#out + 1] = M
+    sets[#sets + 1] = op.fM; sets[#sets + 1] = M
+    res[#res + 1] = M
   end
-  redis.call('HSET', key, unpack(sets))
-  -- The expiry has two buckets of slack over the longest window, so refreshing
-  -- it only when the head moves never lets live state expire.
-  if moved then redis.call('PEXPIRE', key, op.ttl) end
 end
 
-local function window_zeros(op, out)
-  for _ = 1, 2 * #op.ns do out[#out + 1] = 0 end
-  if op.mx == 1 then out[#out + 1] = 0 end
+local function window_zeros(op, res)
+  for _ = 1, 2 * #op.ns do res[#res + 1] = 0 end
+  if op.mx == 1 then res[#res + 1] = 0 end
 end
 
-local function window_read_at(key, op, t, out)
-  -- Read-only: the windows as they stood at time t, to the bucket (labels
-  -- known by the end of t's bucket count).
+-- Read-only: the windows as they stood at time t, to the bucket (labels known
+-- by the end of t's bucket count).
+local function window_read_at(key, op, v, i, t, res)
   local b = math.floor(t / op.B)
-  local v = redis.call('HMGET', key, unpack(window_fields(op, b)))
-  local h = tonumber(v[1])
-  if h == nil then window_zeros(op, out); return end
-  local occ = occupied(v[6])
-  for i, n in ipairs(op.ns) do
-    local cnt, sum = tonumber(v[5 + 2 * i]) or 0, tonumber(v[6 + 2 * i]) or 0
+  local h = tonumber(v[i])
+  if h == nil then window_zeros(op, res); return end
+  local occ, names = nil, nil
+  for w, n in ipairs(op.ns) do
+    local cnt, sum = tonumber(v[i + 2 * w]) or 0, tonumber(v[i + 2 * w + 1]) or 0
     if b > h and b - h >= n then
       cnt, sum = 0, 0
     elseif b < h then
       -- Older than the head: its own window from the buckets, so labels that
       -- became known after it (in later buckets) do not count.
-      cnt, sum = bucket_sums(key, occ, math.max(b - n, h - op.N), b)
+      if not occ then occ, names = occupied(text_or_nil(v[i + 1])) end
+      cnt, sum = bucket_sums(key, op, occ, names, math.max(b - n, h - op.N), b)
     elseif b > h then
-      local gone_c, gone_s = bucket_sums(key, occ, h - n, b - n)
+      if not occ then occ, names = occupied(text_or_nil(v[i + 1])) end
+      local gone_c, gone_s = bucket_sums(key, op, occ, names, h - n, b - n)
       cnt = cnt - gone_c; sum = sum - gone_s
     end
-    out[#out + 1] = cnt; out[#out + 1] = sum
+    res[#res + 1] = cnt; res[#res + 1] = sum
   end
 end
 
--- Distinct sets: a sorted set member -> last time seen, capped at op.cap.
-local function distinct(key, op, t, member, out)
+-- Last event and hour profile ---------------------------------------------
+-- Previous time, previous located time and place, first seen, count.
+-- Stored values go back to the client as the text they are stored as.
+local function last_event(op, v, i, t, ts, lat, lon, sets, res)
+  local pt, gt, f, n = tonumber(v[i]), tonumber(v[i + 1]), tonumber(v[i + 4]), tonumber(v[i + 5]) or 0
+  res[#res + 1] = v[i] or -1
+  res[#res + 1] = v[i + 1] or -1
+  res[#res + 1] = v[i + 2] or ''
+  res[#res + 1] = v[i + 3] or ''
+  res[#res + 1] = v[i + 4] or -1
+  res[#res + 1] = n
+  local fl = op.f
+  sets[#sets + 1] = fl[6]; sets[#sets + 1] = n + 1
+  if pt == nil or t >= pt then sets[#sets + 1] = fl[1]; sets[#sets + 1] = ts end
+  if lat ~= '' and (gt == nil or t >= gt) then
+    sets[#sets + 1] = fl[2]; sets[#sets + 1] = ts
+    sets[#sets + 1] = fl[3]; sets[#sets + 1] = lat
+    sets[#sets + 1] = fl[4]; sets[#sets + 1] = lon
+  end
+  if f == nil or t < f then sets[#sets + 1] = fl[5]; sets[#sets + 1] = ts end
+end
+
+-- Events in the neighbouring hours and in total, before this one.
+local function hour_profile(op, v, i, hour, sets, res)
+  local here, total = tonumber(v[i + 1]) or 0, tonumber(v[i + 3]) or 0
+  res[#res + 1] = (tonumber(v[i]) or 0) + here + (tonumber(v[i + 2]) or 0)
+  res[#res + 1] = total
+  sets[#sets + 1] = op.t .. HOURS[hour]; sets[#sets + 1] = here + 1
+  sets[#sets + 1] = op.fn; sets[#sets + 1] = total + 1
+end
+
+-- Distinct sets: a sorted set member -> last time seen, capped at z.cap.
+-- Returns true when its expiry was pushed back.
+local function distinct(key, z, t, a, member, marked, res)
   local added = redis.call('ZADD', key, 'GT', t, member)
   if added == 1 then
     local size = redis.call('ZCARD', key)
-    if size > op.cap then redis.call('ZREMRANGEBYRANK', key, 0, size - op.cap - 1) end
+    if size > z.cap then redis.call('ZREMRANGEBYRANK', key, 0, size - z.cap - 1) end
   end
-  out[#out + 1] = added
-  for _, w in ipairs(op.ws) do
-    out[#out + 1] = redis.call('ZCOUNT', key, '(' .. (t - w), '+inf')
+  res[#res + 1] = added
+  for _, wi in ipairs(z.wi) do
+    res[#res + 1] = redis.call('ZCOUNT', key, ARGV[a + wi - 1], '+inf')
   end
-  redis.call('PEXPIRE', key, op.ttl)
+  -- A new member may mean a new key (it needs an expiry at once); otherwise
+  -- push the expiry back every 1/16 of it, with that much slack on top.
+  if added == 1 or marked == nil or t - marked >= z.slack then
+    redis.call('PEXPIRE', key, z.ttl + z.slack)
+    return true
+  end
+  return false
 end
 
--- Last event: previous time, previous located time and place, first seen, count.
-local function last_event(key, t, lat, lon, out)
-  local v = redis.call('HMGET', key, 't', 'gt', 'lat', 'lon', 'f', 'n')
-  local pt, gt, f, n = tonumber(v[1]), tonumber(v[2]), tonumber(v[5]), tonumber(v[6]) or 0
-  out[#out + 1] = pt or -1
-  out[#out + 1] = gt or -1
-  out[#out + 1] = v[3] or ''
-  out[#out + 1] = v[4] or ''
-  out[#out + 1] = f or -1
-  out[#out + 1] = n
-  local sets = {'n', (n + 1)}
-  if pt == nil or t >= pt then sets[#sets + 1] = 't'; sets[#sets + 1] = (t) end
-  if lat ~= '' and (gt == nil or t >= gt) then
-    sets[#sets + 1] = 'gt'; sets[#sets + 1] = (t)
-    sets[#sets + 1] = 'lat'; sets[#sets + 1] = lat
-    sets[#sets + 1] = 'lon'; sets[#sets + 1] = lon
+local function group_zeros(g, res)
+  for _, op in ipairs(g.hs) do
+    if op.k == 'L' then
+      res[#res + 1] = -1; res[#res + 1] = -1; res[#res + 1] = ''; res[#res + 1] = ''
+      res[#res + 1] = -1; res[#res + 1] = 0
+    elseif op.k == 'H' then
+      res[#res + 1] = 0; res[#res + 1] = 0
+    else
+      window_zeros(op, res)
+    end
   end
-  if f == nil or t < f then sets[#sets + 1] = 'f'; sets[#sets + 1] = (t) end
-  redis.call('HSET', key, unpack(sets))
-end
-
--- Hour-of-day profile: events in the neighbouring hours and in total, before this one.
-local function hour_profile(key, hour, out)
-  local v = redis.call('HMGET', key, tostring((hour + 23) % 24), tostring(hour), tostring((hour + 1) % 24), 'n')
-  out[#out + 1] = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
-  out[#out + 1] = tonumber(v[4]) or 0
-  redis.call('HSET', key, tostring(hour), (tonumber(v[2]) or 0) + 1, 'n', (tonumber(v[4]) or 0) + 1)
-end
-
-local function zeros(op, out)
-  if op.k == 'W' or op.k == 'R' then window_zeros(op, out)
-  elseif op.k == 'D' then for _ = 0, #op.ws do out[#out + 1] = 0 end
-  elseif op.k == 'L' then
-    out[#out + 1] = -1; out[#out + 1] = -1; out[#out + 1] = ''; out[#out + 1] = ''
-    out[#out + 1] = -1; out[#out + 1] = 0
-  elseif op.k == 'H' then out[#out + 1] = 0; out[#out + 1] = 0
+  for _, z in ipairs(g.zs) do
+    for _ = 0, #z.wi do res[#res + 1] = 0 end
   end
 end
 
-local plan = cjson.decode(ARGV[1])
-local ops = plan.ops
-for _, op in ipairs(ops) do
-  if op.ns then
-    op.Cf, op.Sf = {}, {}
-    for i, n in ipairs(op.ns) do op.Cf[i] = 'C' .. n; op.Sf[i] = 'S' .. n end
+-- One entity of one item: one HMGET, the states in order, one HSET.
+local function run_group(g, hkey, k0, a, t, value, dcount, hour, lat, lon, res)
+  local ts = ARGV[a]
+  local fields, starts = {}, {}
+  for j, op in ipairs(g.hs) do
+    starts[j] = #fields + 1
+    if op.k == 'W' or op.k == 'R' then
+      window_fields(op, ARGV[a + op.bi - 1], fields)
+    elseif op.k == 'L' then
+      for x = 1, 6 do fields[#fields + 1] = op.f[x] end
+    else
+      local tg = op.t
+      fields[#fields + 1] = tg .. HOURS[(hour + 23) % 24]; fields[#fields + 1] = tg .. HOURS[hour]
+      fields[#fields + 1] = tg .. HOURS[(hour + 1) % 24]; fields[#fields + 1] = op.fn
+    end
   end
+  local xi = #fields + 1
+  fields[xi] = '~x'
+  for _, z in ipairs(g.zs) do fields[#fields + 1] = z.fx end
+  local v = redis.call('HMGET', hkey, unpack(fields))
+  local sets = {}
+  for j, op in ipairs(g.hs) do
+    local i = starts[j]
+    if op.k == 'W' then
+      window_update(hkey, op, v, i, t, ARGV[a + op.bi - 1], value, dcount, sets, res)
+    elseif op.k == 'R' then
+      window_read_at(hkey, op, v, i, t, res)
+    elseif op.k == 'L' then
+      last_event(op, v, i, t, ts, lat, lon, sets, res)
+    else
+      hour_profile(op, v, i, hour, sets, res)
+    end
+  end
+  for zi, z in ipairs(g.zs) do
+    local zkey, member = KEYS[k0 + zi], ARGV[a + z.m - 1]
+    if zkey == '' or member == '' then
+      for _ = 0, #z.wi do res[#res + 1] = 0 end
+    elseif distinct(zkey, z, t, a, member, tonumber(v[xi + zi]), res) then
+      sets[#sets + 1] = z.fx; sets[#sets + 1] = ts
+    end
+  end
+  local marked = tonumber(v[xi])
+  local refresh = marked == nil or t - marked >= g.slack
+  if refresh then sets[#sets + 1] = '~x'; sets[#sets + 1] = ts end
+  if #sets > 0 then redis.call('HSET', hkey, unpack(sets)) end
+  if refresh then redis.call('PEXPIRE', hkey, g.ttl + g.slack) end
 end
+
 local items = tonumber(ARGV[2])
-local per_item_args = 0
-for _, op in ipairs(ops) do per_item_args = per_item_args + ARGS_PER_OP[op.k] end
-local keys_per_item = #ops + 1
-local replies = {}
-
-for i = 0, items - 1 do
-  local kb = i * keys_per_item
-  local a = 2 + i * per_item_args
+local lines = {}
+for it = 0, items - 1 do
+  local kb = it * NKEYS
+  local a = 3 + it * NARGS
   local dedup_key = KEYS[kb + 1]
   local stored = redis.call('GET', dedup_key)
   if stored then
-    local res = cmsgpack.unpack(stored)
-    res[1] = 1
-    replies[#replies + 1] = res
+    lines[#lines + 1] = '1' .. stored
   else
-    local res = {0}
-    for j, op in ipairs(ops) do
-      local key = KEYS[kb + 1 + j]
-      if key == '' then
-        zeros(op, res)
-      elseif op.k == 'W' then
-        window_update(key, op, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), res)
-      elseif op.k == 'R' then
-        window_read_at(key, op, tonumber(ARGV[a + 1]), res)
-      elseif op.k == 'D' then
-        distinct(key, op, tonumber(ARGV[a + 1]), ARGV[a + 2], res)
-      elseif op.k == 'L' then
-        last_event(key, tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], res)
-        redis.call('PEXPIRE', key, op.ttl)
-      elseif op.k == 'H' then
-        hour_profile(key, tonumber(ARGV[a + 1]), res)
-        redis.call('PEXPIRE', key, op.ttl)
+    local t, value, dcount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local hour, lat, lon = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
+    local res = {}
+    local k = kb + 2
+    for _, g in ipairs(groups) do
+      local hkey = KEYS[k]
+      if hkey == '' then
+        group_zeros(g, res)
+      else
+        run_group(g, hkey, k, a, t, value, dcount, hour, lat, lon, res)
       end
-      a = a + ARGS_PER_OP[op.k]
+      k = k + 1 + #g.zs
     end
-    redis.call('SET', dedup_key, cmsgpack.pack(res), 'PX', plan.dedup_ttl)
-    replies[#replies + 1] = res
+    local packed = cmsgpack.pack(res)
+    redis.call('SET', dedup_key, packed, 'PX', plan.dedup_ttl)
+    lines[#lines + 1] = '0' .. packed
   end
 end
-return replies
+return lines
