@@ -18,10 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from contracts.events import Transaction
 from feature_store.plan import Arg, CompiledPlan, cents
 
-__all__ = ["COLD_START_FEATURES", "FEATURE_NAMES", "derive"]
+__all__ = ["COLD_START_FEATURES", "FEATURE_NAMES", "derive_batch"]
 
 NAN = math.nan
 DAY_MS = 86_400_000
@@ -68,106 +71,147 @@ COLD_START_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _risk(frauds: float, labels: float) -> float:
-    return (frauds + RISK_PRIOR * RISK_STRENGTH) / (labels + RISK_STRENGTH)
+def _risk(frauds: NDArray[np.float64], labels: NDArray[np.float64]) -> NDArray[np.float64]:
+    risk: NDArray[np.float64] = (frauds + RISK_PRIOR * RISK_STRENGTH) / (labels + RISK_STRENGTH)
+    return risk
 
 
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+def _haversine_km(
+    lat1: NDArray[np.float64],
+    lon1: NDArray[np.float64],
+    lat2: NDArray[np.float64],
+    lon2: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * _EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
 
 
-def _f(x: Arg) -> float:
-    return float(x)
+def _coordinate(text: Arg) -> float:
+    return NAN if text == "" else float(text)
 
 
-def derive(plan: CompiledPlan, tx: Transaction, reply: Sequence[Arg]) -> list[float]:
-    """The feature vector of ``tx`` in ``FEATURE_NAMES`` order."""
+def derive_batch(
+    plan: CompiledPlan, txs: Sequence[Transaction], replies: list[list[Arg]]
+) -> NDArray[np.float64]:
+    """The feature matrix of ``txs`` (rows in order, columns in ``FEATURE_NAMES`` order).
+
+    Column arithmetic over the whole batch (numpy), not a Python loop per value:
+    the replies become one float matrix in one conversion. ``replies`` are the
+    store's, one per transaction; their two coordinate texts are replaced by 0
+    in place (they are read first).
+    """
+    n = len(txs)
+    if n == 0:
+        return np.empty((0, len(FEATURE_NAMES)))
     o = plan.offsets
-    r = reply
-    t = tx.event_time_ms
-    amount_c = cents(tx.amount)
-
-    # card windows: minutes (10, 60), hours (24), days (7, 30, max)
-    m, hr, d = o["card_minutes"], o["card_hours"], o["card_days"]
-    count_30d, sum_30d, max_30d = _f(r[d + 2]), _f(r[d + 3]), _f(r[d + 4])
-    prior_count = count_30d - 1
-    prior_mean = (sum_30d - amount_c) / prior_count if prior_count > 0 else NAN
-
-    # last event, location and hour profile
     last = o["card_last"]
-    prev_t, prev_gt, prev_lat, prev_lon = int(r[last]), int(r[last + 1]), r[last + 2], r[last + 3]
-    first_seen, history = int(r[last + 4]), _f(r[last + 5])
-    seconds_since = (t - prev_t) / 1000.0 if prev_t >= 0 else NAN
-    km = speed = NAN
-    if tx.lat is not None and tx.lon is not None and prev_lat != "" and prev_gt >= 0:
-        km = _haversine_km(float(str(prev_lat)), float(str(prev_lon)), tx.lat, tx.lon)
-        hours = max(abs(t - prev_gt) / 3_600_000.0, _MIN_SPEED_GAP_H)
+    prev_lat = np.array([_coordinate(r[last + 2]) for r in replies])
+    prev_lon = np.array([_coordinate(r[last + 3]) for r in replies])
+    for r in replies:
+        r[last + 2] = r[last + 3] = 0
+    R = np.array(replies, dtype=np.float64)
+
+    t = np.array([tx.event_time_ms for tx in txs], dtype=np.float64)
+    amount = np.array([tx.amount for tx in txs], dtype=np.float64)
+    amount_c = np.array([cents(tx.amount) for tx in txs], dtype=np.float64)
+    has_device = np.array([tx.device_id is not None for tx in txs])
+    has_ip = np.array([tx.ip is not None for tx in txs])
+    has_payee = np.array([tx.payee_id is not None for tx in txs])
+    lat = np.array([NAN if tx.lat is None or tx.lon is None else tx.lat for tx in txs])
+    lon = np.array([NAN if tx.lat is None or tx.lon is None else tx.lon for tx in txs])
+    channel = [tx.channel for tx in txs]
+    created = np.array(
+        [NAN if tx.account_created_ms is None else tx.account_created_ms for tx in txs],
+        dtype=np.float64,
+    )
+
+    def col(i: int) -> NDArray[np.float64]:
+        return R[:, i]
+
+    def where(present: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.where(present, values, NAN)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # card windows: minutes (10, 60), hours (24), days (7, 30, max)
+        m, hr, d = o["card_minutes"], o["card_hours"], o["card_days"]
+        count_30d, sum_30d, max_30d = col(d + 2), col(d + 3), col(d + 4)
+        prior_count = count_30d - 1
+        prior_mean = where(prior_count > 0, (sum_30d - amount_c) / prior_count)
+
+        # last event, location and hour profile
+        prev_t, prev_gt = col(last), col(last + 1)
+        first_seen, history = col(last + 4), col(last + 5)
+        seconds_since = where(prev_t >= 0, (t - prev_t) / 1000.0)
+        located = ~np.isnan(lat) & ~np.isnan(prev_lat) & (prev_gt >= 0)
+        km = where(located, _haversine_km(prev_lat, prev_lon, lat, lon))
+        hours = np.maximum(np.abs(t - prev_gt) / 3_600_000.0, _MIN_SPEED_GAP_H)
         speed = km / hours
-    hp = o["card_hours_of_day"]
-    near, total = _f(r[hp]), _f(r[hp + 1])
+        hp = o["card_hours_of_day"]
+        near, total = col(hp), col(hp + 1)
 
-    def new_and_count(name: str, present: bool) -> tuple[float, float]:
-        i = o[name]
-        return (_f(r[i]), _f(r[i + 1])) if present else (NAN, NAN)
+        def pair(
+            name: str, present: NDArray[np.bool_]
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            i = o[name]
+            return where(present, col(i)), where(present, col(i + 1))
 
-    new_device, devices = new_and_count("card_devices", tx.device_id is not None)
-    new_ip, ips = new_and_count("card_ips", tx.ip is not None)
-    new_country, countries = new_and_count("card_countries", True)
-    new_merchant = _f(r[o["card_merchants"]])
-    new_payee, _ = new_and_count("customer_payees", tx.payee_id is not None)
+        always = np.ones(n, dtype=bool)
+        new_device, devices = pair("card_devices", has_device)
+        new_ip, ips = pair("card_ips", has_ip)
+        new_country, countries = pair("card_countries", always)
+        new_merchant = col(o["card_merchants"])
+        new_payee = where(has_payee, col(o["customer_payees"]))
 
-    def window_pair(name: str, present: bool) -> tuple[float, float, float, float]:
-        i = o[name]
-        if not present:
-            return NAN, NAN, NAN, NAN
-        return _f(r[i]), _f(r[i + 1]) / 100, _f(r[i + 2]), _f(r[i + 3]) / 100
+        def windows(name: str, present: NDArray[np.bool_]) -> list[NDArray[np.float64]]:
+            i = o[name]
+            return [
+                where(present, col(i)),
+                where(present, col(i + 1) / 100),
+                where(present, col(i + 2)),
+                where(present, col(i + 3) / 100),
+            ]
 
-    cu = window_pair("customer_velocity", True)
-    dv = window_pair("device_velocity", tx.device_id is not None)
-    ipv = window_pair("ip_velocity", tx.ip is not None)
-    mv = window_pair("merchant_velocity", True)
-    dc = o["device_cards"]
-    ic = o["ip_cards"]
-    mc = o["merchant_cards"]
+        cu = windows("customer_velocity", always)
+        dv = windows("device_velocity", has_device)
+        ipv = windows("ip_velocity", has_ip)
+        mv = windows("merchant_velocity", always)
+        dc, ic, mc = o["device_cards"], o["ip_cards"], o["merchant_cards"]
 
-    def risk(name: str, present: bool) -> tuple[float, float]:
-        i = o[name]
-        if not present:
-            return NAN, NAN
-        labels, frauds = _f(r[i]), _f(r[i + 1])
-        return _risk(frauds, labels), labels
+        def risk(
+            name: str, present: NDArray[np.bool_]
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            i = o[name]
+            labels, frauds = col(i), col(i + 1)
+            return where(present, _risk(frauds, labels)), where(present, labels)
 
-    device_risk = risk("device_labels", tx.device_id is not None)
-    ip_risk = risk("ip_labels", tx.ip is not None)
-    merchant_risk = risk("merchant_labels", True)
-    hour = (t // 3_600_000) % 24
-    weekday = ((t // DAY_MS) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    account_age = (t - tx.account_created_ms) / DAY_MS if tx.account_created_ms is not None else NAN
+        device_risk = risk("device_labels", has_device)
+        ip_risk = risk("ip_labels", has_ip)
+        merchant_risk = risk("merchant_labels", always)
+        hour = (t // 3_600_000) % 24
+        weekday = ((t // DAY_MS) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
 
-    return [
-        tx.amount, float(hour), float(weekday),
-        float(tx.channel == "ecom"), float(tx.channel == "atm"), float(tx.channel == "transfer"),
-        account_age,
-        _f(r[m]), _f(r[m + 1]) / 100, _f(r[m + 2]), _f(r[m + 3]) / 100,
-        _f(r[hr]), _f(r[hr + 1]) / 100, _f(r[d]), _f(r[d + 1]) / 100,
-        count_30d, sum_30d / count_30d / 100 if count_30d > 0 else NAN, max_30d / 100,
-        amount_c / prior_mean if prior_mean == prior_mean and prior_mean > 0 else NAN,
-        amount_c / max_30d if max_30d > 0 else NAN,
-        history, (t - first_seen) / DAY_MS if first_seen >= 0 else NAN, seconds_since,
-        km, speed, near / total if total > 0 else NAN,
-        new_device, new_ip, new_country, new_merchant,
-        devices, ips, countries,
-        cu[0], cu[1], cu[2], cu[3], new_payee,
-        dv[0], dv[2],
-        _f(r[dc + 1]) if tx.device_id is not None else NAN,
-        _f(r[dc + 2]) if tx.device_id is not None else NAN,
-        ipv[0], ipv[2],
-        _f(r[ic + 1]) if tx.ip is not None else NAN,
-        _f(r[ic + 2]) if tx.ip is not None else NAN,
-        mv[0], mv[2], mv[3], _f(r[mc + 1]),
-        device_risk[0], device_risk[1], ip_risk[0], ip_risk[1],
-        merchant_risk[0], merchant_risk[1],
-    ]  # fmt: skip
+        columns = [
+            amount, hour, weekday,
+            np.array([c == "ecom" for c in channel], dtype=np.float64),
+            np.array([c == "atm" for c in channel], dtype=np.float64),
+            np.array([c == "transfer" for c in channel], dtype=np.float64),
+            (t - created) / DAY_MS,
+            col(m), col(m + 1) / 100, col(m + 2), col(m + 3) / 100,
+            col(hr), col(hr + 1) / 100, col(d), col(d + 1) / 100,
+            count_30d, where(count_30d > 0, sum_30d / count_30d / 100), max_30d / 100,
+            where(prior_mean > 0, amount_c / prior_mean),
+            where(max_30d > 0, amount_c / max_30d),
+            history, where(first_seen >= 0, (t - first_seen) / DAY_MS), seconds_since,
+            km, speed, where(total > 0, near / total),
+            new_device, new_ip, new_country, new_merchant,
+            devices, ips, countries,
+            cu[0], cu[1], cu[2], cu[3], new_payee,
+            dv[0], dv[2], where(has_device, col(dc + 1)), where(has_device, col(dc + 2)),
+            ipv[0], ipv[2], where(has_ip, col(ic + 1)), where(has_ip, col(ic + 2)),
+            mv[0], mv[2], mv[3], col(mc + 1),
+            device_risk[0], device_risk[1], ip_risk[0], ip_risk[1],
+            merchant_risk[0], merchant_risk[1],
+        ]  # fmt: skip
+    return np.column_stack(columns)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.events import Label, Transaction
-from feature_store.derive import derive
+from feature_store.derive import derive_batch
 from feature_store.online.base import OnlineStore
 from feature_store.plan import label_plan, plan_label, plan_transaction, transaction_plan
 
@@ -48,14 +48,14 @@ class FeatureEngine:
         prefix = self.store.key_prefix
         items = [plan_transaction(self._tx_plan, prefix, tx) for tx in transactions]
         replies = self.store.apply(self._tx_plan, items)
+        duplicate = [reply[0] == 1 for reply in replies]
+        cold = [int(reply[self._history_index]) == 0 for reply in replies]
+        matrix = derive_batch(self._tx_plan, transactions, replies)
         return [
-            FeatureRow(
-                tx.tx_id,
-                derive(self._tx_plan, tx, reply),
-                duplicate=reply[0] == 1,
-                cold_start=int(reply[self._history_index]) == 0,
+            FeatureRow(tx.tx_id, values, duplicate=dup, cold_start=is_cold)
+            for tx, values, dup, is_cold in zip(
+                transactions, matrix.tolist(), duplicate, cold, strict=True
             )
-            for tx, reply in zip(transactions, replies, strict=True)
         ]
 
     def apply_labels(self, labels: Sequence[Label]) -> int:

@@ -116,3 +116,43 @@ def test_bad_values_are_rejected_before_they_reach_a_window(bad: dict[str, float
     good.update(bad)
     with pytest.raises(ContractError):
         decode_as(msgspec.json.encode(good), Transaction)
+
+
+def test_out_of_order_events_give_the_same_vectors_on_both_backends(settings) -> None:
+    """Late and early arrivals, gaps from seconds to weeks, a shared merchant and
+    device: the windows' head moves, late buckets are inserted among the
+    occupied ones, old buckets (and the 30-day max) leave. Redis must agree with
+    the memory twin value for value."""
+    import random
+
+    from feature_store.online.memory import MemoryOnlineStore
+
+    rng = random.Random(23)
+    minute, day = 60_000, 86_400_000
+    t = 1_700_000_000_000
+    txs = []
+    for i in range(1500):
+        t += rng.choice([1_000, 20_000, 3 * minute, 40 * minute, 5 * 3_600_000, 2 * day, 9 * day])
+        late = rng.random() < 0.2  # arrives up to two days behind the stream
+        when = t - rng.randint(0, 2 * day) if late else t
+        txs.append(
+            make_tx(
+                i,
+                event_time_ms=when,
+                card_id=f"card-{rng.randint(1, 4)}",
+                customer_id=f"cust-{rng.randint(1, 3)}",
+                merchant_id=f"m-{rng.randint(1, 2)}",
+                device_id=rng.choice(["dev-1", "dev-2", None]),
+                amount=round(rng.uniform(1, 900), 2),
+            )
+        )
+    memory = FeatureEngine(MemoryOnlineStore())
+    store = redis_store(settings)
+    online = FeatureEngine(store)
+    for start in range(0, len(txs), 97):
+        batch = txs[start : start + 97]
+        expected = memory.process(batch)
+        got = online.process(batch)
+        for e, g in zip(expected, got, strict=True):
+            np.testing.assert_allclose(g.values, e.values, rtol=1e-12, atol=0, equal_nan=True)
+    store.close()

@@ -101,6 +101,101 @@ local function text_or_nil(x)
   return x
 end
 
+-- Insert bucket b (text bs) into the ascending list text (a late event's bucket).
+local function insert_sorted(text, b, bs)
+  local occ, names = occupied(text)
+  local out, placed = {}, false
+  for x, k in ipairs(occ) do
+    if not placed and k > b then out[#out + 1] = bs; placed = true end
+    out[#out + 1] = names[x]
+  end
+  if not placed then out[#out + 1] = bs end
+  return table.concat(out, ',')
+end
+
+-- Move a window's head from h to b (h < b < h + N) in place of C, S and the max:
+-- * the shorter windows lose the buckets (h-n, b-n]: fewer than n, read by name;
+-- * the longest window loses the oldest buckets, a prefix of the ascending list
+--   of occupied buckets, which are also the ones deleted. Only that prefix is
+--   parsed, so the cost follows the buckets leaving, not the buckets kept;
+-- * the max is recomputed only when a deleted bucket held it.
+-- Returns the rest of the list (text or nil) and the max.
+local function advance(key, op, h, b, otext, C, S, M)
+  local k, N, ns = b - h, op.N, op.ns
+  local mx = op.mx == 1
+  local fields, spans = {}, {}
+  for w, n in ipairs(ns) do
+    if k >= n then
+      C[w] = 0; S[w] = 0
+    elseif n < N then
+      spans[w] = #fields + 1
+      for x = h - n + 1, b - n do
+        local name = tostring(x)
+        fields[#fields + 1] = op.pc .. name; fields[#fields + 1] = op.ps .. name
+      end
+    end
+  end
+  local gone, pos = {}, 1
+  if otext then
+    local limit = b - N
+    while true do
+      local comma = string.find(otext, ',', pos, true)
+      local name = string.sub(otext, pos, comma and comma - 1 or -1)
+      if tonumber(name) > limit then break end
+      gone[#gone + 1] = name
+      if not comma then pos = #otext + 1; break end
+      pos = comma + 1
+    end
+  end
+  local g0 = #fields + 1
+  for _, name in ipairs(gone) do
+    fields[#fields + 1] = op.pc .. name; fields[#fields + 1] = op.ps .. name
+    if mx then fields[#fields + 1] = op.pm .. name end
+  end
+  local gone_max = 0
+  if #fields > 0 then
+    local e = redis.call('HMGET', key, unpack(fields))
+    for w, n in ipairs(ns) do
+      local s0 = spans[w]
+      if s0 then
+        local cnt, sum = 0, 0
+        for x = s0, s0 + 2 * k - 1, 2 do
+          cnt = cnt + (tonumber(e[x]) or 0); sum = sum + (tonumber(e[x + 1]) or 0)
+        end
+        C[w] = C[w] - cnt; S[w] = S[w] - sum
+      end
+    end
+    local cnt, sum, step = 0, 0, mx and 3 or 2
+    for x = g0, #fields, step do
+      cnt = cnt + (tonumber(e[x]) or 0); sum = sum + (tonumber(e[x + 1]) or 0)
+      if mx then
+        local y = tonumber(e[x + 2])
+        if y and y > gone_max then gone_max = y end
+      end
+    end
+    local last = #ns  -- ns ascends, so the last window is the longest (k < N here)
+    C[last] = C[last] - cnt; S[last] = S[last] - sum
+  end
+  local rest = otext
+  if #gone > 0 then
+    drop_buckets(key, op, gone)
+    rest = text_or_nil(string.sub(otext, pos))
+    if mx and gone_max >= M then
+      M = 0
+      if rest then
+        local mf = {}
+        for name in string.gmatch(rest, '[^,]+') do mf[#mf + 1] = op.pm .. name end
+        local m = redis.call('HMGET', key, unpack(mf))
+        for x = 1, #m do
+          local y = tonumber(m[x])
+          if y and y > M then M = y end
+        end
+      end
+    end
+  end
+  return rest, M
+end
+
 -- v[i..] holds the fields window_fields asked for.
 local function window_update(key, op, v, i, t, bs, value, dcount, sets, res)
   local b = math.floor(t / op.B)
@@ -127,43 +222,8 @@ local function window_update(key, op, v, i, t, bs, value, dcount, sets, res)
     o_changed = true
     h = b
   elseif b > h then
-    -- Advance the head from h to b: subtract the buckets leaving each window,
-    -- drop the buckets leaving the longest one, recompute the max.
-    local occ, names = occupied(otext)
-    for w, n in ipairs(op.ns) do
-      if b - h >= n then
-        C[w] = 0; S[w] = 0
-      else
-        local cnt, sum = bucket_sums(key, op, occ, names, h - n, b - n)
-        C[w] = C[w] - cnt; S[w] = S[w] - sum
-      end
-    end
-    local keep, keep_names, gone = {}, {}, {}
-    for x, k in ipairs(occ) do
-      if k > b - N then
-        keep[#keep + 1] = k; keep_names[#keep_names + 1] = names[x]
-      else
-        gone[#gone + 1] = names[x]
-      end
-    end
-    if #gone > 0 then
-      drop_buckets(key, op, gone)
-      occ, names = keep, keep_names
-      otext = text_or_nil(table.concat(names, ','))
-      o_changed = true
-    end
-    if op.mx == 1 then
-      M = 0
-      if #occ > 0 then
-        local mf = {}
-        for _, k in ipairs(names) do mf[#mf + 1] = op.pm .. k end
-        local m = redis.call('HMGET', key, unpack(mf))
-        for x = 1, #m do
-          local y = tonumber(m[x])
-          if y and y > M then M = y end
-        end
-      end
-    end
+    otext, M = advance(key, op, h, b, otext, C, S, M)
+    o_changed = true
     h = b
   end
   -- The head is stored as the bucket's text, so the comparison above stays exact.
@@ -172,7 +232,10 @@ local function window_update(key, op, v, i, t, bs, value, dcount, sets, res)
     -- Inside the retained range: count it (a late event counts in every
     -- window, ending at the head, that still covers its bucket).
     if cb == nil then
-      otext = otext and (otext .. ',' .. bs) or bs
+      -- Kept in ascending order: a new head goes at the end, a late bucket in place.
+      if otext == nil then otext = bs
+      elseif b == h then otext = otext .. ',' .. bs
+      else otext = insert_sorted(otext, b, bs) end
       o_changed = true
     end
     sets[#sets + 1] = op.pc .. bs; sets[#sets + 1] = (cb or 0) + dcount
@@ -229,14 +292,15 @@ end
 
 -- Last event and hour profile ---------------------------------------------
 -- Previous time, previous located time and place, first seen, count.
--- Stored values go back to the client as the text they are stored as.
+-- Coordinates go back as the text they are stored as; times are written as the
+-- text they arrived as.
 local function last_event(op, v, i, t, ts, lat, lon, sets, res)
   local pt, gt, f, n = tonumber(v[i]), tonumber(v[i + 1]), tonumber(v[i + 4]), tonumber(v[i + 5]) or 0
-  res[#res + 1] = v[i] or -1
-  res[#res + 1] = v[i + 1] or -1
+  res[#res + 1] = pt or -1
+  res[#res + 1] = gt or -1
   res[#res + 1] = v[i + 2] or ''
   res[#res + 1] = v[i + 3] or ''
-  res[#res + 1] = v[i + 4] or -1
+  res[#res + 1] = f or -1
   res[#res + 1] = n
   local fl = op.f
   sets[#sets + 1] = fl[6]; sets[#sets + 1] = n + 1
@@ -262,17 +326,18 @@ end
 -- Returns true when its expiry was pushed back.
 local function distinct(key, z, t, a, member, marked, res)
   local added = redis.call('ZADD', key, 'GT', t, member)
+  local size = 0
   if added == 1 then
-    local size = redis.call('ZCARD', key)
+    size = redis.call('ZCARD', key)
     if size > z.cap then redis.call('ZREMRANGEBYRANK', key, 0, size - z.cap - 1) end
   end
   res[#res + 1] = added
   for _, wi in ipairs(z.wi) do
     res[#res + 1] = redis.call('ZCOUNT', key, ARGV[a + wi - 1], '+inf')
   end
-  -- A new member may mean a new key (it needs an expiry at once); otherwise
-  -- push the expiry back every 1/16 of it, with that much slack on top.
-  if added == 1 or marked == nil or t - marked >= z.slack then
+  -- A new key (its first member) needs an expiry at once; otherwise push the
+  -- expiry back every 1/16 of it, with that much slack on top.
+  if size == 1 or marked == nil or t - marked >= z.slack then
     redis.call('PEXPIRE', key, z.ttl + z.slack)
     return true
   end
