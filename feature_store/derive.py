@@ -85,7 +85,8 @@ def _haversine_km(
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(lon2 - lon1)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    km: NDArray[np.float64] = 2 * _EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return km
 
 
 def _coordinate(text: Arg) -> float:
