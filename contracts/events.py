@@ -14,6 +14,7 @@ the field (see ``contracts.codec``).
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -109,10 +110,7 @@ class Transaction(msgspec.Struct, frozen=True, kw_only=True, tag="transaction", 
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon must be given together - at `$.lat`")
         if self.ip is not None:
-            try:
-                ipaddress.ip_address(self.ip)
-            except ValueError:
-                raise ValueError(f"not an IP address: {self.ip!r} - at `$.ip`") from None
+            _check_ip(self.ip)
         if self.account_created_ms is not None and self.account_created_ms > self.event_time_ms:
             raise ValueError("account opened after the transaction - at `$.account_created_ms`")
 
@@ -255,6 +253,22 @@ class MessageAnalysis(
 
 
 Event = Transaction | UserMessage | Label | Decision | Explanation | MessageAnalysis
+
+
+# Exactly the dotted quads ``ipaddress`` accepts (ASCII digits, 0-255, no leading
+# zeros): the common case in a few hundred nanoseconds instead of a few
+# microseconds. Anything else (IPv6, or an invalid address) goes to ``ipaddress``.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def _check_ip(ip: str) -> None:
+    if _IPV4.fullmatch(ip):
+        return
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        raise ValueError(f"not an IP address: {ip!r} - at `$.ip`") from None
 
 
 def _check_version(v: int) -> None:

@@ -21,6 +21,7 @@ both. Pure functions: no clock, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.events import Action
@@ -35,6 +36,7 @@ __all__ = [
     "PolicyDecision",
     "Thresholds",
     "decide",
+    "decide_batch",
 ]
 
 SCORE_BLOCK = "S_SCORE_BLOCK"
@@ -118,3 +120,42 @@ def decide(
         action: Action = "block" if band == "block" else "flag"
         return PolicyDecision(action, score_reasons + rule_reasons)
     return PolicyDecision(band, score_reasons)
+
+
+def decide_batch(
+    scores: Sequence[float | None],
+    thresholds: Thresholds,
+    cold_start: Sequence[bool],
+    outcomes: Sequence[RuleOutcome | None],
+) -> list[PolicyDecision]:
+    """``decide`` for parallel sequences of scores, cold-start flags and rule outcomes.
+
+    The same decisions, cheaper: when no rule decided (almost every
+    transaction) the answer depends only on the score band and warm/cold, so
+    those few decisions are built once and shared (they are immutable); a row
+    where a rule decided goes through ``decide`` itself.
+    """
+    warm_flag, warm_block = thresholds.for_entity(False)
+    cold_flag, cold_block = thresholds.for_entity(True)
+    allow = PolicyDecision("allow", ())
+    warm = (
+        PolicyDecision("block", (SCORE_BLOCK,)),
+        PolicyDecision("flag", (SCORE_FLAG,)),
+    )
+    cold = (
+        PolicyDecision("block", (COLD_START_BLOCK,)),
+        PolicyDecision("flag", (COLD_START_FLAG,)),
+    )
+    unscored = PolicyDecision(thresholds.unscored, (NO_SCORE,))
+    decisions: list[PolicyDecision] = []
+    append = decisions.append
+    for score, is_cold, outcome in zip(scores, cold_start, outcomes, strict=True):
+        if outcome is not None and outcome.action is not None:
+            append(decide(score, thresholds, cold_start=is_cold, outcome=outcome))
+        elif score is None or score != score:  # NaN: no usable score
+            append(unscored)
+        elif is_cold:
+            append(cold[0] if score >= cold_block else cold[1] if score >= cold_flag else allow)
+        else:
+            append(warm[0] if score >= warm_block else warm[1] if score >= warm_flag else allow)
+    return decisions

@@ -19,25 +19,37 @@ feature vector exactly as served.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from contracts.events import Decision, FeatureContribution, Transaction
-from feature_store import FEATURE_NAMES, FeatureEngine, FeatureRow
+from feature_store import FEATURE_NAMES, FeatureEngine
 from models.scorer_model import ScoringModel
-from rules import RuleOutcome, RuleSetHolder, Thresholds, build_context, decide
+from rules import (
+    ContextPlan,
+    PolicyDecision,
+    RuleOutcome,
+    RuleSet,
+    RuleSetHolder,
+    Thresholds,
+    build_context,
+    decide,
+    decide_batch,
+)
 from rules.lists.base import ListSnapshot
 
 __all__ = ["DEGRADED_REASON", "ModelSource", "ScoredBatch", "ScoringPipeline"]
 
 DEGRADED_REASON = "D_FEATURES_UNAVAILABLE"
 _TOP_REASONS = 3  # how many SHAP features become reason codes
+# Every feature name, in order: copied per decision (see ``_served_features``).
+_SERVED_TEMPLATE: dict[str, float | None] = dict.fromkeys(FEATURE_NAMES)
 
 
 class ModelSource(Protocol):
@@ -80,6 +92,8 @@ class ScoringPipeline:
         self.rules = rules
         self.lists = lists
         self.top_k = top_k
+        # The context plan of the rule set it was made for (rebuilt when a reload swaps it).
+        self._context: tuple[RuleSet, ContextPlan] | None = None
 
     def score(self, transactions: Sequence[Transaction]) -> ScoredBatch:
         started = time.perf_counter()
@@ -88,7 +102,8 @@ class ScoringPipeline:
 
         champion, champion_cols = self.models.champion
         cold = self.models.cold_start
-        matrix = np.array([row.values for row in rows], dtype=np.float32)
+        values = [row.values for row in rows]
+        matrix = _feature_matrix(values)
         cold_mask = np.array([row.cold_start for row in rows], dtype=bool)
         scores = np.empty(len(rows), dtype=np.float32)
         warm = ~cold_mask if cold is not None else np.ones(len(rows), dtype=bool)
@@ -99,25 +114,22 @@ class ScoringPipeline:
             scores[cold_mask] = cold_model.predict(
                 np.ascontiguousarray(matrix[cold_mask][:, cold_cols])
             )
+        # Python floats from here on: the rules and the policy compare them one by one.
+        score_list: list[float] = scores.tolist()
+        # Cold start as the rules and the policy see it: only with a cold-start model.
+        served_cold: list[bool] = cold_mask.tolist() if cold is not None else [False] * len(rows)
         after_model = time.perf_counter()
 
         rule_set = self.rules.current
         snapshot = self.lists.current() if self.lists is not None else None
-        feature_maps = [dict(zip(FEATURE_NAMES, row.values, strict=True)) for row in rows]
-        contexts = [
-            build_context(tx, features, score=float(score), cold_start=bool(is_cold))
-            for tx, features, score, is_cold in zip(
-                transactions, feature_maps, scores, cold_mask & (cold is not None), strict=True
-            )
-        ]
+        contexts = self._context_plan(rule_set).build_batch(
+            transactions, values, score_list, served_cold
+        )
         outcomes = rule_set.evaluate_batch(contexts, snapshot)
         after_rules = time.perf_counter()
 
         thresholds = _thresholds(champion, cold[0] if cold is not None else None)
-        policies = [
-            decide(float(s), thresholds, cold_start=bool(c and cold is not None), outcome=o)
-            for s, c, o in zip(scores, cold_mask, outcomes, strict=True)
-        ]
+        policies = decide_batch(score_list, thresholds, served_cold, outcomes)
         explain_rows = [i for i, p in enumerate(policies) if p.action != "allow" and warm[i]]
         contributions: dict[int, list[FeatureContribution]] = {}
         if explain_rows:
@@ -132,27 +144,26 @@ class ScoringPipeline:
             "explain": (finished - after_rules) * 1000,
             "total": (finished - started) * 1000,
         }
-        decided_at = _now_ms()
-        decisions = [
-            _decision(
-                tx,
-                row,
-                features,
-                float(scores[i]),
-                policies[i].action,
-                policies[i].reasons,
-                outcomes[i],
-                contributions.get(i, []),
-                model=cold[0] if (cold is not None and cold_mask[i]) else champion,
-                cold_start=bool(cold_mask[i]),
-                decided_at=decided_at,
-                stage_ms=stage_ms,
-            )  # fmt: skip
-            for i, (tx, row, features) in enumerate(
-                zip(transactions, rows, feature_maps, strict=True)
-            )
-        ]
+        decisions = _decisions(
+            transactions,
+            _served_features(values, matrix),
+            score_list,
+            policies,
+            outcomes,
+            contributions,
+            cold_mask.tolist(),
+            champion=champion,
+            cold_model=cold[0] if cold is not None else None,
+            stage_ms=stage_ms,
+        )
         return ScoredBatch(decisions, sum(row.duplicate for row in rows), stage_ms)
+
+    def _context_plan(self, rule_set: RuleSet) -> ContextPlan:
+        cached = self._context
+        if cached is None or cached[0] is not rule_set:
+            cached = (rule_set, ContextPlan(rule_set.names_used, FEATURE_NAMES))
+            self._context = cached
+        return cached[1]
 
     def score_degraded(self, transactions: Sequence[Transaction]) -> ScoredBatch:
         """Rules only, on what the transaction itself says: the features store is down."""
@@ -203,37 +214,87 @@ def _shadow(outcome: RuleOutcome) -> list[str]:
     return [hit.rule_id for hit in outcome.hits if hit.shadow]
 
 
-def _decision(
-    tx: Transaction,
-    row: FeatureRow,
-    features: dict[str, float],
-    score: float,
-    action: str,
-    reasons: tuple[str, ...],
-    outcome: RuleOutcome,
-    contributions: list[FeatureContribution],
+def _feature_matrix(values: Sequence[Sequence[float]]) -> NDArray[np.float32]:
+    """The rows as one float32 matrix (rows x ``FEATURE_NAMES``).
+
+    Through float64 with ``fromiter``: about twice as fast as ``np.array`` on a
+    list of lists, and the same float32 values (each double rounded once).
+    """
+    width = len(FEATURE_NAMES)
+    for row in values:
+        if len(row) != width:
+            raise ValueError(f"a feature row has {len(row)} values, expected {width}")
+    flat = np.fromiter(chain.from_iterable(values), dtype=np.float64, count=len(values) * width)
+    return flat.reshape(len(values), width).astype(np.float32)
+
+
+def _served_features(
+    values: Sequence[Sequence[float]], matrix: NDArray[np.float32]
+) -> list[dict[str, float | None]]:
+    """Each row as ``{feature: value}``, NaN (missing) as None: the vector as served.
+
+    Each dict is a copy of one with every key already in place, then updated:
+    about twice as fast as ``dict(zip(...))``, which grows its table four times
+    on the way to ~60 keys. NaN cells are found in the matrix at once (a
+    float64 NaN is NaN in float32 and nothing else is) and patched, instead of
+    testing every value in Python.
+    """
+    copy = _SERVED_TEMPLATE.copy
+    served: list[dict[str, float | None]] = [copy() for _ in values]
+    for row_dict, row in zip(served, values, strict=True):
+        row_dict.update(zip(FEATURE_NAMES, row, strict=True))
+    nan_rows, nan_cols = np.nonzero(np.isnan(matrix))
+    for i, j in zip(nan_rows.tolist(), nan_cols.tolist(), strict=True):
+        served[i][FEATURE_NAMES[j]] = None
+    return served
+
+
+def _decisions(
+    transactions: Sequence[Transaction],
+    features: list[dict[str, float | None]],
+    scores: list[float],
+    policies: Sequence[PolicyDecision],
+    outcomes: Sequence[RuleOutcome],
+    contributions: dict[int, list[FeatureContribution]],
+    cold_start: list[bool],
     *,
-    model: ScoringModel,
-    cold_start: bool,
-    decided_at: int,
+    champion: ScoringModel,
+    cold_model: ScoringModel | None,
     stage_ms: dict[str, float],
-) -> Decision:
-    shap_reasons = [f"F_{c.feature}" for c in contributions if c.contribution > 0][:_TOP_REASONS]
-    return Decision(
-        tx_id=tx.tx_id,
-        card_id=tx.card_id,
-        customer_id=tx.customer_id,
-        event_time_ms=tx.event_time_ms,
-        decided_at_ms=decided_at,
-        action=action,  # type: ignore[arg-type]
-        score=min(max(score, 0.0), 1.0),
-        reasons=[*reasons, *shap_reasons],
-        model_version=f"{model.name}/{model.version}",
-        rule_set_version=outcome.rule_set_version,
-        cold_start=cold_start,
-        features={k: (None if math.isnan(v) else v) for k, v in features.items()},
-        top_contributions=contributions,
-        shadow_rules=_shadow(outcome),
-        tags=list(outcome.tags),
-        timings_ms=dict(stage_ms),
+) -> list[Decision]:
+    """One ``Decision`` per transaction; per-batch values (versions, time) computed once."""
+    decided_at = _now_ms()
+    champion_version = f"{champion.name}/{champion.version}"
+    cold_version = (
+        f"{cold_model.name}/{cold_model.version}" if cold_model is not None else champion_version
     )
+    decisions = []
+    for i, tx in enumerate(transactions):
+        policy, outcome, score = policies[i], outcomes[i], scores[i]
+        explained = contributions.get(i)
+        reasons = list(policy.reasons)
+        if explained:
+            shap = [f"F_{c.feature}" for c in explained if c.contribution > 0][:_TOP_REASONS]
+            reasons.extend(shap)
+        decisions.append(
+            Decision(
+                tx_id=tx.tx_id,
+                card_id=tx.card_id,
+                customer_id=tx.customer_id,
+                event_time_ms=tx.event_time_ms,
+                decided_at_ms=decided_at,
+                action=policy.action,
+                # min/max only when needed: the same value (NaN and -0.0 included).
+                score=score if 0.0 <= score <= 1.0 else min(max(score, 0.0), 1.0),
+                reasons=reasons,
+                model_version=cold_version if cold_start[i] else champion_version,
+                rule_set_version=outcome.rule_set_version,
+                cold_start=cold_start[i],
+                features=features[i],
+                top_contributions=explained if explained is not None else [],
+                shadow_rules=_shadow(outcome) if outcome.hits else [],
+                tags=list(outcome.tags),
+                timings_ms=stage_ms.copy(),
+            )  # fmt: skip
+        )
+    return decisions

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Literal
 
@@ -79,17 +80,19 @@ class ScorerHandler:
         try:
             self._drain_backlog()
             scored = self.pipeline.score(transactions)
-            decisions, earlier = self.records.settle(scored.decisions)
+            # Encoded once: the same bytes are recorded and produced.
+            payloads = [encode(decision) for decision in scored.decisions]
+            settled, earlier = self.records.settle_encoded(scored.decisions, payloads)
         except StoreUnavailableError as exc:
             if self.degraded == "retry" or len(self.backlog) + len(batch) > self.backlog_limit:
                 raise Retriable(str(exc)) from exc
             log.warning("features unavailable, deciding %d by rules only: %s", len(batch), exc)
             scored = self.pipeline.score_degraded(transactions)
-            decisions, earlier = scored.decisions, 0
-            self.backlog.extend(zip(transactions, decisions, strict=True))
+            settled, earlier = [(d, encode(d)) for d in scored.decisions], 0
+            self.backlog.extend(zip(transactions, scored.decisions, strict=True))
             metrics.DEGRADED_BATCHES.inc()
-        self._emit(decisions)
-        self._observe(scored, decisions, earlier, len(batch))
+        self._emit(settled)
+        self._observe(scored, settled, earlier, len(batch))
         self.last_batch = scored
         return BatchResult()
 
@@ -104,29 +107,29 @@ class ScorerHandler:
         log.info("features back: %d degraded transactions counted", len(self.backlog))
         self.backlog.clear()
 
-    def _emit(self, decisions: list[Decision]) -> None:
-        for decision in decisions:
-            payload = encode(decision)
+    def _emit(self, settled: list[tuple[Decision, bytes]]) -> None:
+        produce, report = self.producer.produce, self.tracker.report
+        decisions_topic, cases_topic = self.topics.decisions, self.topics.cases
+        for decision, payload in settled:
             key = decision.card_id.encode()
-            self.producer.produce(
-                self.topics.decisions, value=payload, key=key, on_delivery=self.tracker.report
-            )
+            produce(decisions_topic, value=payload, key=key, on_delivery=report)
             if decision.action != "allow":
-                self.producer.produce(
-                    self.topics.cases, value=payload, key=key, on_delivery=self.tracker.report
-                )
+                produce(cases_topic, value=payload, key=key, on_delivery=report)
         self.producer.poll(0)  # serve delivery callbacks without waiting
-        self.emitted += len(decisions)
+        self.emitted += len(settled)
 
     @staticmethod
-    def _observe(scored: ScoredBatch, decisions: list[Decision], earlier: int, size: int) -> None:
+    def _observe(
+        scored: ScoredBatch, settled: list[tuple[Decision, bytes]], earlier: int, size: int
+    ) -> None:
         metrics.TRANSACTIONS.inc(size)
         metrics.BATCH_SIZE.observe(size)
         metrics.REDELIVERED.inc(earlier)
         for stage, ms in scored.stage_ms.items():
             metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
-        for decision in decisions:
-            metrics.DECISIONS.labels(decision.action).inc()
+        # One labelled increment per action, not per decision (a label look-up is ~1 µs).
+        for action, count in Counter(decision.action for decision, _ in settled).items():
+            metrics.DECISIONS.labels(action).inc(count)
 
 
 def periodic(every_s: float, action: Callable[[], None]) -> Callable[[], None]:

@@ -154,3 +154,31 @@ def test_garbage_is_a_contract_error_not_a_crash(data: bytes) -> None:
 def test_oversized_messages_are_refused_before_parsing() -> None:
     with pytest.raises(ContractError, match="exceeds"):
         decode(b" " * (MAX_MESSAGE_BYTES + 1))
+
+
+def _ip_strings() -> list[str]:
+    """Dotted quads around every boundary the fast IPv4 check draws, and things near them."""
+    octets = ["0", "1", "9", "10", "99", "100", "199", "200", "249", "250", "255", "256", "300"]
+    octets += ["00", "01", "001", "010", "0255", "-1", "+1", " 1", "1 ", "", "a", "1e2", "٣"]
+    quads = [f"{o}.{o}.{o}.{o}" for o in octets] + [f"10.{o}.0.1" for o in octets]
+    others = ["1.2.3", "1.2.3.4.5", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4\n", "::1"]
+    others += ["2001:db8::7", "::ffff:1.2.3.4", "fe80::1%eth0", "localhost", "0x7f.0.0.1"]
+    return quads + others
+
+
+@pytest.mark.parametrize("ip", _ip_strings())
+def test_the_ip_check_accepts_exactly_what_ipaddress_accepts(ip: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(ip)
+        valid = True
+    except ValueError:
+        valid = False
+    body = json.loads(encode(_examples()[0])) | {"ip": ip}
+    if valid:
+        assert decode_as(json.dumps(body).encode(), Transaction).ip == ip
+    else:
+        with pytest.raises(ContractError, match="not an IP address") as err:
+            decode_as(json.dumps(body).encode(), Transaction)
+        assert err.value.field == "$.ip"

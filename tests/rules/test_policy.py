@@ -118,3 +118,29 @@ def test_unscored_action_is_configurable() -> None:
 def test_inconsistent_thresholds_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="thresholds need"):
         Thresholds(**kwargs)
+
+
+def test_decide_batch_is_decide_for_every_row() -> None:
+    from rules.policy import decide_batch
+
+    scores = [None, math.nan, 0.0, 0.4999, 0.5, 0.6, 0.7, 0.75, 0.8999, 0.9, 0.95, 1.0]
+    outcomes = [None, NONE, outcome("allow"), outcome("block"), outcome("flag"), outcome("tag")]
+    outcomes.append(combine([RuleHit("s", "block", "R_S", shadow=True)], "v1"))
+    for thresholds in (
+        T,
+        Thresholds(0.5, 0.9, cold_start_flag=0.7, cold_start_block=0.8),
+        Thresholds(0.5, 0.9, cold_start_block=math.inf, unscored="flag"),
+    ):
+        rows = [(s, c, o) for s in scores for c in (False, True) for o in outcomes]
+        batch = decide_batch(
+            [s for s, _, _ in rows], thresholds, [c for _, c, _ in rows], [o for *_, o in rows]
+        )
+        expected = [decide(s, thresholds, cold_start=c, outcome=o) for s, c, o in rows]
+        assert batch == expected
+
+
+def test_decide_batch_wants_parallel_sequences() -> None:
+    from rules.policy import decide_batch
+
+    with pytest.raises(ValueError):
+        decide_batch([0.1, 0.2], T, [False], [NONE, NONE])
