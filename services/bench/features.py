@@ -6,7 +6,8 @@ Measures, on simulated transactions (realistic entity reuse):
   transaction (from INFO commandstats, so client overhead is visible apart);
 * the naive path: the same state kept with one Redis command per state per
   transaction (no script, no batching, no dedup, not atomic);
-* the floor: one PING round trip, and an empty script call per batch;
+* the floors: one PING round trip; inside Redis' Lua, the cost of one command
+  and of one number <-> text conversion (what the script's time is made of);
 * memory: bytes per active card and per active device, and per dedup record.
 """
 
@@ -98,6 +99,35 @@ def _bytes_per_entity(
     return total / max(len(ids), 1)
 
 
+# Per item of a 256-item script: one command, or ten number <-> text conversions.
+_LUA_ONE_CALL = "for i = 1, 256 do redis.call('EXISTS', KEYS[1]) end return 1"
+_LUA_TEN_CONVERSIONS = (
+    "local x = 0 for i = 1, 256 do for j = 1, 5 do x = x + tonumber(tostring(i + j)) end end "
+    "return x"
+)
+
+
+def _lua_floor_us(client: redis.Redis, source: str, per_item: int) -> float:
+    """Median microseconds per unit (command or conversion) of ``source`` run inside Redis."""
+    script = client.register_script(source)
+    script(keys=["fs-bench-floor"])
+    runs = []
+    for _ in range(30):
+        start = time.perf_counter()
+        script(keys=["fs-bench-floor"])
+        runs.append(time.perf_counter() - start)
+    empty = client.register_script("return 1")
+    empty(keys=["fs-bench-floor"])
+    base = []
+    for _ in range(30):
+        start = time.perf_counter()
+        empty(keys=["fs-bench-floor"])
+        base.append(time.perf_counter() - start)
+    runs.sort()
+    base.sort()
+    return max(runs[15] - base[15], 0.0) * 1e6 / (256 * per_item)
+
+
 def run_feature_bench(
     redis_url: str, count: int = 50_000, batch: int = 256, naive_count: int = 2_000
 ) -> FeatureBenchResult:
@@ -156,6 +186,8 @@ def run_feature_bench(
             client.unlink(*doomed[start : start + 5000])
     store.close()
 
+    call_us = _lua_floor_us(client, _LUA_ONE_CALL, 1)
+    conversion_us = _lua_floor_us(client, _LUA_TEN_CONVERSIONS, 10)
     lat = percentiles_ms(latencies)
     ping = percentiles_ms(pings)
     rows = [
@@ -169,6 +201,12 @@ def run_feature_bench(
         ("naive: transactions/s (1 command per state)", naive_per_s, "not atomic, no dedup"),
         ("speed-up batched / naive", tx_per_s / naive_per_s, ""),
         ("floor: Redis PING round trip p50 ms", ping["p50"], ""),
+        ("floor: one Redis command inside Lua, us", call_us, "the script makes ~27 per tx"),
+        (
+            "floor: one number<->text conversion in Lua, us",
+            conversion_us,
+            "~70 per tx, ~47 more by Redis",
+        ),
         ("memory: bytes per active card", card_bytes, "1 hash + 4 sorted sets"),
         ("memory: bytes per active device", device_bytes, "1 hash (+ label window) + 1 sorted set"),
         ("memory: bytes per dedup record", dedup_bytes, "kept for the dedup TTL"),
