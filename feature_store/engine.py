@@ -9,13 +9,21 @@ first time and counts once; a redelivered label counts once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from contracts.events import Label, Transaction
 from feature_store.derive import derive_batch
-from feature_store.online.base import OnlineStore
-from feature_store.plan import label_plan, plan_label, plan_transaction, transaction_plan
+from feature_store.online.base import OnlineStore, Pending, Reply
+from feature_store.plan import (
+    PlannedItem,
+    label_plan,
+    plan_label,
+    plan_transaction,
+    transaction_plan,
+)
 
 __all__ = ["DEFAULT_DEDUP_TTL_MS", "FeatureEngine", "FeatureRow"]
 
@@ -45,9 +53,40 @@ class FeatureEngine:
 
     def process(self, transactions: Sequence[Transaction]) -> list[FeatureRow]:
         """Update state with ``transactions`` (in order) and return their vectors."""
+        items = self._plan_items(transactions)
+        return self._rows(transactions, self.store.apply(self._tx_plan, items))
+
+    def process_chunks(
+        self, transactions: Sequence[Transaction], chunk_size: int, ahead: int | None = None
+    ) -> Iterator[tuple[Sequence[Transaction], list[FeatureRow]]]:
+        """``process`` in chunks, sent ahead of reading them back.
+
+        Redis works through the later chunks while the caller uses the earlier
+        ones (the scorer scores them), instead of one waiting for the other.
+        ``ahead`` bounds the chunks in flight (default: all of them). Chunks are
+        applied in order, each atomically; the vectors are those ``process``
+        gives on the whole sequence.
+        """
+        size = max(chunk_size, 1)
+        chunks = (transactions[start : start + size] for start in range(0, len(transactions), size))
+        limit = max(ahead, 1) if ahead is not None else len(transactions) // size + 1
+        sent: deque[tuple[Sequence[Transaction], Pending]] = deque()
+        for chunk in islice(chunks, limit):
+            sent.append((chunk, self.store.submit(self._tx_plan, self._plan_items(chunk))))
+        while sent:
+            chunk, pending = sent.popleft()
+            following = next(chunks, None)
+            if following is not None:  # keep Redis busy while this chunk is used
+                sent.append(
+                    (following, self.store.submit(self._tx_plan, self._plan_items(following)))
+                )
+            yield chunk, self._rows(chunk, pending.result())
+
+    def _plan_items(self, transactions: Sequence[Transaction]) -> list[PlannedItem]:
         prefix = self.store.key_prefix
-        items = [plan_transaction(self._tx_plan, prefix, tx) for tx in transactions]
-        replies = self.store.apply(self._tx_plan, items)
+        return [plan_transaction(self._tx_plan, prefix, tx) for tx in transactions]
+
+    def _rows(self, transactions: Sequence[Transaction], replies: list[Reply]) -> list[FeatureRow]:
         duplicate = [reply[0] == 1 for reply in replies]
         cold = [int(reply[self._history_index]) == 0 for reply in replies]
         matrix = derive_batch(self._tx_plan, transactions, replies)

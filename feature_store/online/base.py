@@ -13,9 +13,27 @@ from typing import Protocol
 
 from feature_store.plan import Arg, CompiledPlan, PlannedItem
 
-__all__ = ["OnlineStore", "Reply"]
+__all__ = ["OnlineStore", "Pending", "Ready", "Reply"]
 
 Reply = list[Arg]
+
+
+class Pending(Protocol):
+    """The answer to ``OnlineStore.submit``."""
+
+    def result(self) -> list[Reply]:
+        """The replies (waiting for them if need be); raises what ``apply`` would raise."""
+        ...
+
+
+class Ready:
+    """An answer that is already there (a store that computes in place)."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+
+    def result(self) -> list[Reply]:
+        return self.replies
 
 
 class OnlineStore(Protocol):
@@ -25,6 +43,13 @@ class OnlineStore(Protocol):
 
     def apply(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> list[Reply]:
         """Apply ``items`` in order under ``plan``; one reply per item."""
+        ...
+
+    def submit(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> Pending:
+        """``apply``, answered later: Redis works on it while the caller does other work.
+
+        Answers are read in the order the calls were made.
+        """
         ...
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from feature_store.definitions import DistinctSet, Window
-from feature_store.online.base import Reply
+from feature_store.online.base import Ready, Reply
 from feature_store.plan import Arg, CompiledPlan, OpSpec, PlannedItem
 
 __all__ = ["MemoryOnlineStore"]
@@ -34,6 +34,9 @@ class MemoryOnlineStore:
 
     def apply(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> list[Reply]:
         return [self._apply_one(plan, item) for item in items]
+
+    def submit(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> Ready:
+        return Ready(self.apply(plan, items))
 
     def _apply_one(self, plan: CompiledPlan, item: PlannedItem) -> Reply:
         stored = self._dedup.get(item.keys[0])

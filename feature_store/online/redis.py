@@ -15,6 +15,7 @@ card). Keys already carry entity hash tags so the layout is cluster-ready.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -22,12 +23,13 @@ from typing import Any
 import msgspec
 import redis
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from redis.connection import Connection
 
-from feature_store.exceptions import StoreProtocolError, StoreUnavailableError
+from feature_store.exceptions import FeatureStoreError, StoreProtocolError, StoreUnavailableError
 from feature_store.online.base import Reply
 from feature_store.plan import Arg, CompiledPlan, PlannedItem
 
-__all__ = ["RedisOnlineStore", "RedisOnlineStoreConfig"]
+__all__ = ["PendingReplies", "RedisOnlineStore", "RedisOnlineStoreConfig"]
 
 
 class RedisOnlineStoreConfig(BaseModel):
@@ -44,13 +46,21 @@ def _script_source() -> str:
 
 
 class RedisOnlineStore:
-    """Feature state in Redis; connecting happens in ``setup()`` (or lazily on first use)."""
+    """Feature state in Redis; connecting happens in ``setup()`` (or lazily on first use).
+
+    ``apply`` is one blocking script call. ``submit`` sends the call and returns
+    at once, so the caller can prepare (or score) one chunk while Redis works on
+    the next: calls go out on one connection of their own and their replies
+    are read back in the order they were sent, whichever ``result()`` asks first.
+    """
 
     def __init__(self, config: RedisOnlineStoreConfig) -> None:
         self.config = config
         self.key_prefix = config.key_prefix
         self._client: redis.Redis | None = None
         self._script: Any = None
+        self._stream: Connection | None = None  # the connection ``submit`` uses
+        self._unread: deque[PendingReplies] = deque()
 
     def setup(self) -> None:
         password = self.config.password.get_secret_value() if self.config.password else None
@@ -76,11 +86,10 @@ class RedisOnlineStore:
         try:
             self.client.ping()
         except redis.RedisError as exc:
-            raise StoreUnavailableError(
-                f"Redis at {self.config.url}: {exc}", backend="redis"
-            ) from exc
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
+        self._drop_stream(StoreUnavailableError("store closed", backend="redis"))
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -88,27 +97,122 @@ class RedisOnlineStore:
     def apply(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> list[Reply]:
         if not items:
             return []
-        keys: list[str] = []
-        args: list[Arg] = [plan.json, len(items)]
-        for item in items:
-            keys.extend(item.keys)
-            args.extend(item.args)
+        keys, args = _call_arguments(plan, items)
         _ = self.client  # connect lazily
         try:
             raw = self._script(keys=keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            raise StoreUnavailableError(
-                f"Redis at {self.config.url}: {exc}", backend="redis"
-            ) from exc
         except redis.ResponseError as exc:
             raise StoreProtocolError(f"feature script failed: {exc}") from exc
         except redis.RedisError as exc:
-            raise StoreUnavailableError(
-                f"Redis at {self.config.url}: {exc}", backend="redis"
-            ) from exc
-        if not isinstance(raw, list) or len(raw) != len(items):
-            raise StoreProtocolError(f"expected {len(items)} replies, got {type(raw).__name__}")
-        return [_decode_reply(r, plan.reply_width) for r in raw]
+            raise self._unavailable(exc) from exc
+        return _decode_replies(raw, plan, len(items))
+
+    def submit(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> PendingReplies:
+        """Send ``apply``'s call without waiting; ``result()`` on the answer waits."""
+        pending = PendingReplies(self, plan, items)
+        if not items:
+            pending.replies, pending.settled = [], True
+            return pending
+        keys, args = _call_arguments(plan, items)
+        try:
+            if self._stream is None:
+                self._script_load()
+                self._stream = self.client.connection_pool.get_connection()
+            self._stream.send_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._script.sha, len(keys), *keys, *args
+            )
+        except redis.RedisError as exc:
+            error = self._unavailable(exc)
+            self._drop_stream(error)
+            raise error from exc
+        self._unread.append(pending)
+        return pending
+
+    def collect(self, pending: PendingReplies) -> None:
+        """Read replies off the stream, oldest first, until ``pending`` has its own."""
+        while not pending.settled:
+            head = self._unread.popleft()
+            head.settled = True
+            try:
+                raw = self._stream.read_response()  # type: ignore[union-attr]
+            except redis.exceptions.NoScriptError:
+                # Redis restarted and lost the script: nothing of this call ran,
+                # so it runs again the blocking way (which loads the script).
+                head.retry_blocking = True
+                continue
+            except redis.ResponseError as exc:
+                head.error = StoreProtocolError(f"feature script failed: {exc}")
+                continue
+            except redis.RedisError as exc:
+                head.error = self._unavailable(exc)
+                self._drop_stream(head.error)
+                continue
+            try:
+                head.replies = _decode_replies(raw, head.plan, len(head.items))
+            except StoreProtocolError as exc:
+                head.error = exc
+
+    def _drop_stream(self, error: StoreUnavailableError) -> None:
+        """Fail every call still waiting for its reply and close the stream connection."""
+        while self._unread:
+            waiting = self._unread.popleft()
+            waiting.settled = True
+            waiting.error = error
+        if self._stream is not None:
+            self._stream.disconnect()  # type: ignore[no-untyped-call]
+            if self._client is not None:
+                self._client.connection_pool.release(self._stream)
+            self._stream = None
+
+    def _script_load(self) -> None:
+        self.client.script_load(self._script.script)
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"Redis at {self.config.url}: {exc}", backend="redis")
+
+
+class PendingReplies:
+    """The answer to one ``submit``: ``result()`` waits for it (and for older ones)."""
+
+    def __init__(
+        self, store: RedisOnlineStore, plan: CompiledPlan, items: Sequence[PlannedItem]
+    ) -> None:
+        self.store = store
+        self.plan = plan
+        self.items = items
+        self.replies: list[Reply] | None = None
+        self.error: FeatureStoreError | None = None
+        self.settled = False  # its reply (or its failure) has been read
+        self.retry_blocking = False
+
+    def result(self) -> list[Reply]:
+        if not self.settled:
+            self.store.collect(self)
+        if self.retry_blocking:
+            self.retry_blocking = False
+            self.replies = self.store.apply(self.plan, self.items)
+        if self.error is not None:
+            raise self.error
+        if self.replies is None:  # settled always leaves replies or an error
+            raise StoreProtocolError("no reply")
+        return self.replies
+
+
+def _call_arguments(
+    plan: CompiledPlan, items: Sequence[PlannedItem]
+) -> tuple[list[str], list[Arg]]:
+    keys: list[str] = []
+    args: list[Arg] = [plan.json, len(items)]
+    for item in items:
+        keys.extend(item.keys)
+        args.extend(item.args)
+    return keys, args
+
+
+def _decode_replies(raw: Any, plan: CompiledPlan, count: int) -> list[Reply]:
+    if not isinstance(raw, list) or len(raw) != count:
+        raise StoreProtocolError(f"expected {count} replies, got {type(raw).__name__}")
+    return [_decode_reply(r, plan.reply_width) for r in raw]
 
 
 _decode_values = msgspec.msgpack.Decoder(list[int | str]).decode

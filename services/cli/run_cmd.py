@@ -57,6 +57,13 @@ def labels(group_id: str, idle_exit: float | None) -> None:
     "--max-wait-ms", default=5, show_default=True, help="Longest wait to fill a batch (ms)."
 )
 @click.option(
+    "--feature-chunk",
+    default=64,
+    show_default=True,
+    help="Transactions per feature-store call; a batch's calls go out together and each "
+    "chunk is scored while Redis works on the next.",
+)
+@click.option(
     "--degraded",
     type=click.Choice(["retry", "rules-only"]),
     default="retry",
@@ -78,6 +85,7 @@ def scorer(
     group_id: str,
     max_batch: int,
     max_wait_ms: int,
+    feature_chunk: int,
     degraded: str,
     rules_path: Path | None,
     model_alias: str,
@@ -105,6 +113,7 @@ def scorer(
         group_id=group_id,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
+        feature_chunk=feature_chunk,
         degraded=degraded,  # type: ignore[arg-type]
         rules_path=rules_path or DEFAULT_RULES,
         model_alias=model_alias,

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contracts.events import Decision, FeatureContribution, Transaction
-from feature_store import FEATURE_NAMES, FeatureEngine
+from feature_store import FEATURE_NAMES, FeatureEngine, FeatureRow
 from models.scorer_model import ScoringModel
 from rules import (
     ContextPlan,
@@ -73,6 +73,38 @@ class ScoredBatch:
     stage_ms: dict[str, float]
 
 
+@dataclass
+class _ChunkScores:
+    """What scoring one chunk produced, before explanations and Decisions."""
+
+    values: list[list[float]]
+    matrix: NDArray[np.float32]
+    scores: list[float]
+    cold_mask: list[bool]
+    warm: list[bool]
+    outcomes: list[RuleOutcome]
+    policies: list[PolicyDecision]
+    duplicates: int
+
+    @classmethod
+    def join(cls, parts: Sequence[_ChunkScores]) -> _ChunkScores:
+        if len(parts) == 1:
+            return parts[0]
+        width = len(FEATURE_NAMES)
+        return cls(
+            values=[v for p in parts for v in p.values],
+            matrix=np.vstack([p.matrix for p in parts])
+            if parts
+            else np.empty((0, width), dtype=np.float32),
+            scores=[x for p in parts for x in p.scores],
+            cold_mask=[x for p in parts for x in p.cold_mask],
+            warm=[x for p in parts for x in p.warm],
+            outcomes=[x for p in parts for x in p.outcomes],
+            policies=[x for p in parts for x in p.policies],
+            duplicates=sum(p.duplicates for p in parts),
+        )
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -86,8 +118,12 @@ class ScoringPipeline:
         lists: ListSource | None = None,
         *,
         top_k: int = 5,
+        feature_chunk: int = 64,
     ) -> None:
         self.engine = engine
+        # Transactions per feature-store call: a batch's chunks are all sent at
+        # once, and each is scored while Redis works on the next.
+        self.feature_chunk = feature_chunk
         self.models = models
         self.rules = rules
         self.lists = lists
@@ -97,11 +133,77 @@ class ScoringPipeline:
 
     def score(self, transactions: Sequence[Transaction]) -> ScoredBatch:
         started = time.perf_counter()
-        rows = self.engine.process(transactions)
-        after_features = time.perf_counter()
-
+        # One model pair, rule set and list snapshot for the whole batch, even
+        # if a reload swaps them meanwhile.
         champion, champion_cols = self.models.champion
         cold = self.models.cold_start
+        rule_set = self.rules.current
+        snapshot = self.lists.current() if self.lists is not None else None
+        spent = {"features": 0.0, "model": 0.0, "rules": 0.0}
+        parts: list[_ChunkScores] = []
+        # The batch goes to Redis in chunks, all sent at once: the first chunk is
+        # scored while Redis still works on the later ones.
+        chunks = self.engine.process_chunks(transactions, self.feature_chunk)
+        while True:
+            waited = time.perf_counter()
+            nxt = next(chunks, None)
+            spent["features"] += time.perf_counter() - waited
+            if nxt is None:
+                break
+            chunk, rows = nxt
+            parts.append(
+                self._score_chunk(
+                    chunk, rows, champion, champion_cols, cold, rule_set, snapshot, spent
+                )
+            )
+        after_rules = time.perf_counter()
+
+        whole = _ChunkScores.join(parts)
+        explain_rows = [
+            i for i, p in enumerate(whole.policies) if p.action != "allow" and whole.warm[i]
+        ]
+        contributions: dict[int, list[FeatureContribution]] = {}
+        if explain_rows:
+            explained = champion.explain(
+                whole.matrix[explain_rows][:, champion_cols], top_k=self.top_k
+            )
+            contributions = dict(zip(explain_rows, explained, strict=True))
+        finished = time.perf_counter()
+
+        stage_ms = {
+            "features": spent["features"] * 1000,
+            "model": spent["model"] * 1000,
+            "rules": spent["rules"] * 1000,
+            "explain": (finished - after_rules) * 1000,
+            "total": (finished - started) * 1000,
+        }
+        decisions = _decisions(
+            transactions,
+            _served_features(whole.values, whole.matrix),
+            whole.scores,
+            whole.policies,
+            whole.outcomes,
+            contributions,
+            whole.cold_mask,
+            champion=champion,
+            cold_model=cold[0] if cold is not None else None,
+            stage_ms=stage_ms,
+        )
+        return ScoredBatch(decisions, whole.duplicates, stage_ms)
+
+    def _score_chunk(
+        self,
+        transactions: Sequence[Transaction],
+        rows: list[FeatureRow],
+        champion: ScoringModel,
+        champion_cols: NDArray[np.intp],
+        cold: tuple[ScoringModel, NDArray[np.intp]] | None,
+        rule_set: RuleSet,
+        snapshot: ListSnapshot | None,
+        spent: dict[str, float],
+    ) -> _ChunkScores:
+        """Models, rules and policy for one chunk (its timings are added to ``spent``)."""
+        started = time.perf_counter()
         values = [row.values for row in rows]
         matrix = _feature_matrix(values)
         cold_mask = np.array([row.cold_start for row in rows], dtype=bool)
@@ -120,43 +222,24 @@ class ScoringPipeline:
         served_cold: list[bool] = cold_mask.tolist() if cold is not None else [False] * len(rows)
         after_model = time.perf_counter()
 
-        rule_set = self.rules.current
-        snapshot = self.lists.current() if self.lists is not None else None
         contexts = self._context_plan(rule_set).build_batch(
             transactions, values, score_list, served_cold
         )
         outcomes = rule_set.evaluate_batch(contexts, snapshot)
-        after_rules = time.perf_counter()
-
         thresholds = _thresholds(champion, cold[0] if cold is not None else None)
         policies = decide_batch(score_list, thresholds, served_cold, outcomes)
-        explain_rows = [i for i, p in enumerate(policies) if p.action != "allow" and warm[i]]
-        contributions: dict[int, list[FeatureContribution]] = {}
-        if explain_rows:
-            explained = champion.explain(matrix[explain_rows][:, champion_cols], top_k=self.top_k)
-            contributions = dict(zip(explain_rows, explained, strict=True))
-        finished = time.perf_counter()
-
-        stage_ms = {
-            "features": (after_features - started) * 1000,
-            "model": (after_model - after_features) * 1000,
-            "rules": (after_rules - after_model) * 1000,
-            "explain": (finished - after_rules) * 1000,
-            "total": (finished - started) * 1000,
-        }
-        decisions = _decisions(
-            transactions,
-            _served_features(values, matrix),
-            score_list,
-            policies,
-            outcomes,
-            contributions,
-            cold_mask.tolist(),
-            champion=champion,
-            cold_model=cold[0] if cold is not None else None,
-            stage_ms=stage_ms,
+        spent["model"] += after_model - started
+        spent["rules"] += time.perf_counter() - after_model
+        return _ChunkScores(
+            values=values,
+            matrix=matrix,
+            scores=score_list,
+            cold_mask=cold_mask.tolist(),
+            warm=warm.tolist(),
+            outcomes=list(outcomes),
+            policies=list(policies),
+            duplicates=sum(row.duplicate for row in rows),
         )
-        return ScoredBatch(decisions, sum(row.duplicate for row in rows), stage_ms)
 
     def _context_plan(self, rule_set: RuleSet) -> ContextPlan:
         cached = self._context

@@ -35,6 +35,7 @@ class ScorerConfig:
     group_id: str = "fraudstream-scorer"
     max_batch: int = 256
     max_wait_ms: int = 5
+    feature_chunk: int = 64  # transactions per feature-store call (a batch's calls overlap)
     degraded: DegradedPolicy = "retry"
     rules_path: Path = DEFAULT_RULES
     model_alias: str = "champion"
@@ -51,7 +52,9 @@ def build_scorer(
     models = ModelSet(settings.mlflow, alias=config.model_alias, min_interval_s=0.0)
     holder = RuleSetHolder(config.rules_path, rule_vocabulary(FEATURE_NAMES), check_interval_s=0.0)
     lists = RefreshingLists(RedisListStore.from_settings(settings.redis))
-    pipeline = ScoringPipeline(FeatureEngine(store), models, holder, lists)
+    pipeline = ScoringPipeline(
+        FeatureEngine(store), models, holder, lists, feature_chunk=config.feature_chunk
+    )
     records = DecisionRecords(store.client, settings.redis.key_prefix, config.decision_ttl_ms)
     producer = make_producer(kafka)
     tracker = DeliveryTracker()

@@ -132,7 +132,12 @@ def test_batched_pipeline_decides_exactly_as_the_plain_path(trained_scorer: Trai
     lists = RefreshingLists(
         MemoryListStore({"blocked_bins": ["535522"], "allowed_cards": ["card-0", "card-1"]})
     )
-    pipeline = ScoringPipeline(FeatureEngine(MemoryOnlineStore("a")), models, holder, lists)
+    # One feature chunk per batch: the reference predicts on the whole batch, and
+    # small model batches take a walk that agrees with XGBoost only to float32
+    # rounding (chunked scoring is compared on its own below).
+    pipeline = ScoringPipeline(
+        FeatureEngine(MemoryOnlineStore("a")), models, holder, lists, feature_chunk=256
+    )
     reference_engine = FeatureEngine(MemoryOnlineStore("b"))
     stream = _stream()
     compared = 0
@@ -162,3 +167,30 @@ def test_an_empty_batch_decides_nothing(trained_scorer: TrainedScorer) -> None:
         RuleSetHolder(DEFAULT_RULES, rule_vocabulary(FEATURE_NAMES)),
     )
     assert pipeline.score([]).decisions == []
+
+
+def test_chunked_scoring_decides_as_whole_batches(trained_scorer: TrainedScorer) -> None:
+    """Chunks of 64 (sent to the store ahead, scored one by one) against one
+    chunk per batch: the same decisions, scores equal to float32 rounding."""
+    models = ModelSet(trained_scorer.mlflow)
+    holder = RuleSetHolder(DEFAULT_RULES, rule_vocabulary(FEATURE_NAMES))
+
+    def pipeline(prefix: str, chunk: int) -> ScoringPipeline:
+        engine = FeatureEngine(MemoryOnlineStore(prefix))
+        return ScoringPipeline(engine, models, holder, feature_chunk=chunk)
+
+    chunked, whole = pipeline("a", 64), pipeline("b", 256)
+    stream = _stream()
+    explained = 0
+    for start in range(0, len(stream), 256):
+        batch = stream[start : start + 256]
+        for got, expected in zip(
+            chunked.score(batch).decisions, whole.score(batch).decisions, strict=True
+        ):
+            assert got.score == pytest.approx(expected.score, abs=1e-6)
+            same = msgspec.structs.replace(
+                got, score=expected.score, decided_at_ms=T0, timings_ms={}
+            )
+            _same_decision(same, msgspec.structs.replace(expected, decided_at_ms=T0, timings_ms={}))
+            explained += bool(got.top_contributions)
+    assert explained > 0

@@ -1,0 +1,73 @@
+"""Chunked processing: calls sent ahead, replies read back in order, same vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from feature_store.engine import FeatureEngine, FeatureRow
+from feature_store.online.base import OnlineStore
+from feature_store.online.memory import MemoryOnlineStore
+from feature_store.plan import plan_transaction
+from tests.feature_store.conftest import make_tx, redis_store
+
+
+def _stream(n: int) -> list:
+    return [
+        make_tx(i, card_id=f"card-{i % 7}", merchant_id=f"m-{i % 3}", amount=1.0 + i % 50)
+        for i in range(n)
+    ]
+
+
+def _same(got: list[FeatureRow], expected: list[FeatureRow]) -> None:
+    assert [r.tx_id for r in got] == [r.tx_id for r in expected]
+    assert [(r.duplicate, r.cold_start) for r in got] == [
+        (r.duplicate, r.cold_start) for r in expected
+    ]
+    np.testing.assert_array_equal(
+        np.array([r.values for r in got]), np.array([r.values for r in expected])
+    )
+
+
+def test_chunks_give_what_one_batch_gives(store: OnlineStore) -> None:
+    txs = _stream(100)
+    expected = FeatureEngine(MemoryOnlineStore()).process(txs)
+    chunks = list(FeatureEngine(store).process_chunks(txs, 16))
+    assert [len(c) for c, _ in chunks] == [16] * 6 + [4]
+    _same([row for _, rows in chunks for row in rows], expected)
+
+
+def test_replies_are_matched_to_their_calls_whoever_asks_first(settings) -> None:
+    store = redis_store(settings)
+    engine = FeatureEngine(store)
+    reference = FeatureEngine(MemoryOnlineStore())
+    txs = _stream(60)
+    plan = engine._tx_plan  # noqa: SLF001 - the engine's own plan, to submit by hand
+    pending = [
+        store.submit(plan, [plan_transaction(plan, store.key_prefix, tx) for tx in part])
+        for part in (txs[:20], txs[20:40], txs[40:])
+    ]
+    expected = reference.process(txs)
+    # The last answer first: the two before it are read (and kept) on the way.
+    third, first, second = pending[2].result(), pending[0].result(), pending[1].result()
+    got = engine._rows(txs[40:], third)  # noqa: SLF001
+    got = engine._rows(txs[:20], first) + engine._rows(txs[20:40], second) + got  # noqa: SLF001
+    _same(
+        sorted(got, key=lambda r: int(r.tx_id.split("-")[1])),
+        expected,
+    )
+    store.close()
+
+
+def test_an_abandoned_chunk_iterator_leaves_later_calls_aligned(settings) -> None:
+    store = redis_store(settings)
+    engine = FeatureEngine(store)
+    txs = _stream(50)
+    expected = FeatureEngine(MemoryOnlineStore()).process(txs)
+    chunks = engine.process_chunks(txs[:30], 10)
+    first = next(chunks)[1]  # the other two chunks were sent (and applied) but never read
+    del chunks
+    later = [row for _, rows in engine.process_chunks(txs[30:], 10) for row in rows]
+    blocking = engine.process(txs[:5])  # redelivered: the first vectors again
+    _same(first + later, expected[:10] + expected[30:])
+    _same(blocking, [FeatureRow(r.tx_id, r.values, True, r.cold_start) for r in expected[:5]])
+    store.close()
