@@ -14,7 +14,7 @@ Measures, on simulated transactions (realistic entity reuse):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
@@ -107,25 +107,23 @@ _LUA_TEN_CONVERSIONS = (
 )
 
 
+def _median_s(call: Callable[[], object], runs: int = 31) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[runs // 2]
+
+
 def _lua_floor_us(client: redis.Redis, source: str, per_item: int) -> float:
     """Median microseconds per unit (command or conversion) of ``source`` run inside Redis."""
-    script = client.register_script(source)
-    script(keys=["fs-bench-floor"])
-    runs = []
-    for _ in range(30):
-        start = time.perf_counter()
-        script(keys=["fs-bench-floor"])
-        runs.append(time.perf_counter() - start)
-    empty = client.register_script("return 1")
-    empty(keys=["fs-bench-floor"])
-    base = []
-    for _ in range(30):
-        start = time.perf_counter()
-        empty(keys=["fs-bench-floor"])
-        base.append(time.perf_counter() - start)
-    runs.sort()
-    base.sort()
-    return max(runs[15] - base[15], 0.0) * 1e6 / (256 * per_item)
+    keys = ["fs-bench-floor"]
+    script, empty = client.register_script(source), client.register_script("return 1")
+    script(keys=keys)
+    empty(keys=keys)  # both loaded before timing
+    cost = _median_s(lambda: script(keys=keys)) - _median_s(lambda: empty(keys=keys))
+    return max(cost, 0.0) * 1e6 / (256 * per_item)
 
 
 def run_feature_bench(
