@@ -91,6 +91,11 @@ class RedisSettings(_Section):
     socket_timeout_s: float = Field(default=2.0, gt=0)
     #: Prefix of every key, carrying the layout version (see feature_store.online.keys).
     key_prefix: str = "fs1"
+    #: How long a transaction is remembered for exactly-once effect: its feature
+    #: reply (~200 bytes) and its decision (~2 KB). A redelivery or replay older
+    #: than this counts again. Memory is about rate x TTL x 2.2 KB: size it to the
+    #: longest redelivery you plan for (7 days at 1,000 tx/s is ~1.3 TB).
+    dedup_ttl_s: int = Field(default=7 * 86_400, gt=0)
 
 
 class MlflowSettings(_Section):

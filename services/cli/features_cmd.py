@@ -88,8 +88,9 @@ def backfill(history: Path, batch: int) -> None:
         )
     )
     labels = frame_to_labels(read_table(find_history_file(history, "labels")))
-    store = redis_store(load_settings())
-    engine = FeatureEngine(store)
+    settings = load_settings()
+    store = redis_store(settings)
+    engine = FeatureEngine(store, dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000)
     counted = 0
     with tqdm(total=len(transactions), desc="backfill", unit="tx") as bar:
         for kind, run in replay_order(transactions, labels):

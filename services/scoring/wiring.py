@@ -40,7 +40,6 @@ class ScorerConfig:
     rules_path: Path = DEFAULT_RULES
     model_alias: str = "champion"
     reload_every_s: float = 5.0
-    decision_ttl_ms: int = 7 * 86_400_000
 
 
 def build_scorer(
@@ -53,9 +52,15 @@ def build_scorer(
     holder = RuleSetHolder(config.rules_path, rule_vocabulary(FEATURE_NAMES), check_interval_s=0.0)
     lists = RefreshingLists(RedisListStore.from_settings(settings.redis))
     pipeline = ScoringPipeline(
-        FeatureEngine(store), models, holder, lists, feature_chunk=config.feature_chunk
+        FeatureEngine(store, dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000),
+        models,
+        holder,
+        lists,
+        feature_chunk=config.feature_chunk,
     )
-    records = DecisionRecords(store.client, settings.redis.key_prefix, config.decision_ttl_ms)
+    records = DecisionRecords(
+        store.client, settings.redis.key_prefix, settings.redis.dedup_ttl_s * 1000
+    )
     producer = make_producer(kafka)
     tracker = DeliveryTracker()
 

@@ -34,7 +34,8 @@ def label_consumer(
 ) -> tuple[MicroBatchConsumer[object], LabelUpdater]:
     """The label consumer, connected (Redis is pinged; Kafka connects lazily)."""
     kafka = settings.kafka
-    updater = LabelUpdater(FeatureEngine(redis_store(settings)))
+    engine = FeatureEngine(redis_store(settings), dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000)
+    updater = LabelUpdater(engine)
     producer = make_producer(kafka)
     loop: MicroBatchConsumer[object] = MicroBatchConsumer(
         make_consumer(kafka, group_id),

@@ -72,3 +72,17 @@ def test_committed_labels_are_not_consumed_again(settings, kafka_producer) -> No
     again, updater = label_consumer(settings, group_id="labels-commit")
     assert again.run(idle_exit_s=4).messages == 0
     assert updater.applied == 0
+
+
+def test_the_dedup_ttl_setting_bounds_how_long_records_are_kept(settings, redis_client) -> None:
+    from feature_store.online.keys import label_dedup_key
+
+    short = settings.model_copy(
+        update={"redis": settings.redis.model_copy(update={"dedup_ttl_s": 60})}
+    )
+    loop, updater = label_consumer(short, group_id="ttl")
+    label = _label(7, fraud=True)
+    assert updater.engine.apply_labels([label]) == 1
+    loop.close()
+    key = label_dedup_key(settings.redis.key_prefix, label.tx_id, label.is_fraud)
+    assert 0 < redis_client.pttl(key) <= 60_000
