@@ -136,8 +136,9 @@ class RedisOnlineStore:
             try:
                 raw = self._stream.read_response()  # type: ignore[union-attr]
             except redis.exceptions.NoScriptError:
-                # Redis restarted and lost the script: nothing of this call ran,
-                # so it runs again the blocking way (which loads the script).
+                # The script cache was emptied (SCRIPT FLUSH, a failover to a
+                # replica): nothing of this call ran, so it runs again the
+                # blocking way, which loads the script.
                 head.retry_blocking = True
                 continue
             except redis.ResponseError as exc:
