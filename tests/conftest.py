@@ -57,10 +57,13 @@ import gc
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +144,21 @@ def _mlflow_in(directory: Path) -> MlflowSettings:
 
 
 # -- the stack ------------------------------------------------------------------------
+
+
+@contextmanager
+def memory_scratch_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A private directory in /dev/shm when there is one (MLflow's SQLite store
+    writes a lot), else a pytest temporary directory; removed afterwards."""
+    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp below makes a private, unique directory
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp(name)
+        return
+    root = Path(tempfile.mkdtemp(prefix=f"fraudstream-{name}-", dir=shm))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["idle_exit_option", "log_json_option", "metrics_options"]
+__all__ = ["idle_exit_option", "log_json_option", "metrics_options", "serve_metrics"]
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,3 +41,19 @@ def metrics_options(default_port: int) -> Callable[[F], F]:
         )(command)
 
     return decorate
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Start the Prometheus endpoint (port 0 = off).
+
+    A port already taken (a second process of the same service on one host)
+    is logged and the service runs on: metrics are not worth stopping work for.
+    """
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics endpoint %s:%d unavailable (%s)", host, port, exc)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from services.cli.options import idle_exit_option, log_json_option, metrics_options
+from services.cli.options import idle_exit_option, log_json_option, metrics_options, serve_metrics
 
 __all__ = ["archiver"]
 
@@ -73,13 +73,7 @@ def archiver(
         group_id=group_id, log_dir=log_dir, max_batch=max_batch, max_wait_ms=max_wait_ms
     )
     loop, handler = build_archiver(settings, config, stop=stop)
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(metrics_port, addr=metrics_host)
-        except OSError as exc:
-            log.warning("metrics endpoint %s:%d unavailable (%s)", metrics_host, metrics_port, exc)
+    serve_metrics(metrics_port, metrics_host)
     where = config.log_dir or settings.retrain.decision_log_dir
     log.info("archiver ready: group %s -> %s", group_id, where)
     stats = loop.run(idle_exit_s=idle_exit)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from services.cli.lazy import LazyGroup
-from services.cli.options import idle_exit_option, log_json_option, metrics_options
+from services.cli.options import idle_exit_option, log_json_option, metrics_options, serve_metrics
 
 __all__ = ["run"]
 
@@ -101,7 +101,6 @@ def scorer(
     # First, before the heavy imports: a SIGTERM during start-up is a clean stop too.
     stop = StopFlag()
     install_signal_handlers(stop)
-    from prometheus_client import start_http_server
 
     from contracts.settings import load_settings
     from services.logs import configure_json_logging
@@ -121,12 +120,7 @@ def scorer(
     loop, handler = build_scorer(load_settings(), config, stop=stop)
     if stop.is_set():
         return
-    if metrics_port:
-        try:
-            start_http_server(metrics_port, addr=metrics_host)
-        except OSError as exc:
-            # A second scorer on the same host: keep scoring, say where metrics are not.
-            log.warning("metrics endpoint %s:%d unavailable (%s)", metrics_host, metrics_port, exc)
+    serve_metrics(metrics_port, metrics_host)
     log.info("scorer ready: group %s, batch %d / %d ms", group_id, max_batch, max_wait_ms)
     # Start-up leaves ~430k long-lived objects (models, libraries); a full
     # collection walking them all takes ~250 ms, a latency spike each time.

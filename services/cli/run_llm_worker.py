@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from services.cli.options import idle_exit_option, log_json_option, metrics_options
+from services.cli.options import idle_exit_option, log_json_option, metrics_options, serve_metrics
 
 __all__ = ["llm_worker"]
 
@@ -90,7 +90,6 @@ def llm_worker(
 
     stop = StopFlag()
     install_signal_handlers(stop)
-    from prometheus_client import start_http_server
 
     from contracts.settings import load_settings
     from services.llm_worker.wiring import WorkerConfig, build_llm_worker
@@ -114,11 +113,7 @@ def llm_worker(
         rules_path=rules_path or DEFAULT_RULES,
     )
     loop, handler, runner = build_llm_worker(load_settings(), config, stop=stop)
-    if metrics_port:
-        try:
-            start_http_server(metrics_port, addr=metrics_host)
-        except OSError as exc:
-            log.warning("metrics endpoint %s:%d unavailable (%s)", metrics_host, metrics_port, exc)
+    serve_metrics(metrics_port, metrics_host)
     log.info(
         "llm worker ready in %.1fs: adapters %s, group %s",
         time.monotonic() - started,

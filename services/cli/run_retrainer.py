@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from services.cli.options import log_json_option, metrics_options
+from services.cli.options import log_json_option, metrics_options, serve_metrics
 from services.cli.retrain_cmd import DRIFT_EXIT_CODE, log_options
 
 __all__ = ["retrainer"]
@@ -73,13 +73,7 @@ def retrainer(
     every_s = parse_duration(every)
     settings = load_settings()
     request = request_from_options(settings, options)
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(metrics_port, addr=metrics_host)
-        except OSError as exc:
-            log.warning("metrics endpoint %s:%d unavailable (%s)", metrics_host, metrics_port, exc)
+    serve_metrics(metrics_port, metrics_host)
     log.info("retrainer ready: every %s from %s", every, request.log_dir)
     job = Retrainer(settings, request, every_s=every_s, stop=stop)
     results = job.run(once=once)

@@ -18,9 +18,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +27,7 @@ import pytest
 from contracts.settings import MlflowSettings, Settings
 from models.llm.adapters import Task
 from services.llm_worker.dataset import DatasetConfig, LlmDatasets
+from tests.conftest import memory_scratch_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_CACHE = ROOT / ".fraudstream" / "llm" / "base"
@@ -99,15 +97,8 @@ def llm_engine(llm_base: Path, tiny_adapters: dict[Task, Path]):  # noqa: ANN201
 
 @pytest.fixture(scope="session")
 def llm_mlflow_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp below makes a private, unique directory
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path_factory.mktemp("llm-mlflow")
-        return
-    root = Path(tempfile.mkdtemp(prefix="fraudstream-llm-mlflow-", dir=shm))
-    try:
+    with memory_scratch_dir(tmp_path_factory, "llm-mlflow") as root:
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

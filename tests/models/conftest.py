@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 from contracts.settings import MlflowSettings
 from models.synthetic import SyntheticData, make_synthetic_data
 from models.train import TrainingResult, train_candidates
+from tests.conftest import memory_scratch_dir
 from tests.models.helpers import small_train_config
 
 
@@ -40,15 +38,8 @@ def trained(synthetic: SyntheticData) -> TrainingResult:
 
 @pytest.fixture(scope="session")
 def mlflow_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    shm = Path("/dev/shm")  # noqa: S108 - mkdtemp below makes a private, unique directory
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path_factory.mktemp("mlflow")
-        return
-    root = Path(tempfile.mkdtemp(prefix="fraudstream-mlflow-", dir=shm))
-    try:
+    with memory_scratch_dir(tmp_path_factory, "mlflow") as root:
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
