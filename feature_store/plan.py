@@ -5,17 +5,17 @@ Both backends execute the same plan (``online/lua/apply_batch.lua`` and
 plan computes here. Amounts travel as integer cents so sums are exact and do
 not depend on the order of additions.
 
-A plan is a list of entity *groups*. Each group owns one entity hash (its
-windows, last event and hour profile, see ``online/keys.py``) and the entity's
-distinct sets. An item (one transaction or label) carries:
+A plan is a list of entity *groups*. Each group owns one entity record (its
+windows, last event, hour profile and small distinct sets, see
+``online/keys.py``) and the entity's large distinct sets (sorted sets). An item
+(one transaction or label) carries:
 
-* keys: the dedup key, then per group the hash key and one key per distinct set
-  (``""`` when the entity, or the set's member, is absent);
-* args: ``t, value, dcount, hour, lat, lon``, then the item's bucket number per
-  bucket size (as text), the lower bound of each distinct-set window (``"(t-w"``),
-  and one member per distinct set. The event time and amount travel once, not
-  once per state, and the script never formats a number itself: in Redis' Lua a
-  number-to-text conversion costs about as much as a Redis command.
+* keys: the dedup key, then per group the record key and one key per sorted set
+  (``""`` when the entity is absent);
+* args: ``t, value, dcount, hour, lat, lon``, then the lower bound of each
+  sorted-set window (``"(t-w"``, so the script formats no number), and one
+  member per distinct-set attribute (``""`` when absent). The event time and
+  amount travel once, not once per state.
 
 A reply is ``[dup_flag, *values]``, the values of each group's states in order.
 """
@@ -41,6 +41,7 @@ from feature_store.online.keys import (
     ENTITY_HASHES,
     dedup_key,
     entity_hash_key,
+    in_record,
     label_dedup_key,
     state_key,
 )
@@ -77,7 +78,7 @@ class PlannedItem:
 class OpSpec:
     """One state of the plan as the executors see it."""
 
-    kind: str  # W (window update), R (window read), D (distinct set), L, H
+    kind: str  # W (window update), R (window read), S (set in the record), D (sorted set), L, H
     state: State
     width: int  # values this op appends to the reply
     tag: str = ""  # field tag in the entity hash (hash states only)
@@ -89,7 +90,8 @@ class OpSpec:
         spec: dict[str, Any] = {"k": self.kind, "t": self.tag}
         if isinstance(s, Window):
             spec.update(B=s.bucket_ms, ns=list(s.windows), N=s.longest, mx=int(s.with_max))
-            spec.update(bi=arg_index[("bucket", s.bucket_ms)])
+        elif isinstance(s, DistinctSet) and self.kind == "S":
+            spec.update(cap=s.cap, ws=list(s.windows_ms), m=arg_index[("member", self.member)])
         elif isinstance(s, DistinctSet):
             # Expiry is pushed back when a new member arrives or after 1/16 of it.
             spec.update(cap=s.cap, ttl=s.ttl_ms, slack=s.ttl_ms // 16)
@@ -131,7 +133,6 @@ class CompiledPlan:
     json: str
     offsets: dict[str, int]  # state name -> index of its first value in a reply (after dup flag)
     member_attrs: tuple[str, ...]  # the Transaction attributes the distinct sets record
-    bucket_sizes: tuple[int, ...]  # the bucket sizes whose bucket numbers each item carries
     set_windows: tuple[int, ...]  # the distinct-set windows whose lower bounds each item carries
     #: Per key prefix, the groups with their key halves precomputed (filled on first use).
     keyed: dict[str, list[_KeyedGroup]] = field(default_factory=dict, compare=False, repr=False)
@@ -152,7 +153,11 @@ class CompiledPlan:
                     if attr not in member_attrs:
                         member_attrs.append(attr)
                     member = member_attrs.index(attr)
-                    set_ops.append(OpSpec(kind, state, _width(state), member=member))
+                    if in_record(state):
+                        tag = layout.tags[state.name]
+                        hash_ops.append(OpSpec("S", state, _width(state), tag, member=member))
+                    else:
+                        set_ops.append(OpSpec(kind, state, _width(state), member=member))
                 else:
                     hash_ops.append(OpSpec(kind, state, _width(state), layout.tags[state.name]))
             groups.append(GroupSpec(entity, tuple(hash_ops), tuple(set_ops), layout.ttl_ms))
@@ -162,21 +167,17 @@ class CompiledPlan:
             for op in (*group.hash_ops, *group.set_ops):
                 offsets[op.state.name] = position
                 position += op.width
-        all_ops = [op for g in groups for op in (*g.hash_ops, *g.set_ops)]
-        sizes = tuple(
-            dict.fromkeys(op.state.bucket_ms for op in all_ops if isinstance(op.state, Window))
-        )
         windows = tuple(
             dict.fromkeys(
                 w
-                for op in all_ops
+                for g in groups
+                for op in g.set_ops
                 if isinstance(op.state, DistinctSet)
                 for w in op.state.windows_ms
             )
         )
         # Item arguments after the fixed six, in this order (1-based positions).
-        extra: list[object] = [("bucket", b) for b in sizes]
-        extra += [("since", w) for w in windows]
+        extra: list[object] = [("since", w) for w in windows]
         extra += [("member", i) for i in range(len(member_attrs))]
         arg_index = {name: FIXED_ARGS + 1 + i for i, name in enumerate(extra)}
         payload = {
@@ -186,12 +187,12 @@ class CompiledPlan:
             "nkeys": 1 + sum(1 + len(g.set_ops) for g in groups),
         }
         text = json.dumps(payload, separators=(",", ":"))
-        return cls(tuple(groups), dedup_ttl_ms, text, offsets, tuple(member_attrs), sizes, windows)
+        return cls(tuple(groups), dedup_ttl_ms, text, offsets, tuple(member_attrs), windows)
 
     @property
     def member_offset(self) -> int:
         """Index of the first member in an item's args."""
-        return FIXED_ARGS + len(self.bucket_sizes) + len(self.set_windows)
+        return FIXED_ARGS + len(self.set_windows)
 
     @property
     def ops(self) -> tuple[OpSpec, ...]:
@@ -274,7 +275,6 @@ def plan_transaction(plan: CompiledPlan, prefix: str, tx: Transaction) -> Planne
         t, cents(tx.amount), 1, (t // HOUR_MS) % 24,
         repr(tx.lat) if located else "", repr(tx.lon) if located else "",
     ]  # fmt: skip
-    args += [str(t // size) for size in plan.bucket_sizes]
     args += [f"({t - window}" for window in plan.set_windows]
     for attr in plan.member_attrs:
         member = getattr(tx, attr)
@@ -291,5 +291,4 @@ def plan_label(plan: CompiledPlan, prefix: str, label: Label) -> PlannedItem:
         keys.append("" if entity_id is None else entity_hash_key(prefix, g.entity, entity_id))
     t = label.known_at_ms
     args: list[Arg] = [t, int(label.is_fraud), 1, 0, "", ""]
-    args += [str(t // size) for size in plan.bucket_sizes]
     return PlannedItem(keys, args)

@@ -4,30 +4,42 @@ Every key starts with the layout version (``fs1``, from ``RedisSettings.key_pref
 and carries the entity in a hash tag, so all of one entity's state lands in one
 Redis Cluster slot::
 
-    fs1:{card:4242}:e1a2b3c      the entity hash: every Window, LastEvent and
-                                 HourProfile of the card, fields prefixed by a tag
-    fs1:{card:4242}:d9f8e7d      a DistinctSet  (sorted set: member -> last seen ms)
-    fs1:{tx:T-991}:seen2         dedup record   (the first reply as text, with TTL)
+    fs1:{card:4242}:b1a2b3c      the entity record: every Window, LastEvent and
+                                 HourProfile of the card, one MessagePack string
+    fs1:{ip:10.0.0.1}:d9f8e7d    a large DistinctSet (sorted set: member -> last seen ms)
+    fs1:{tx:T-991}:seen3         dedup record   (the first reply as text, with TTL)
     fs1:{tx:T-991}:label1.2      label dedup    (the label's verdict, 1 fraud / 0 legit)
 
-One hash per entity means one HMGET and one HSET per entity and transaction,
-whatever the number of windows. Inside it, each state owns the fields that
-start with its one-letter tag (``ENTITY_HASHES``); for a Window tagged ``a``::
+One string per entity means one GET and one SET per entity and transaction,
+whatever the number of windows, and no field names for the script to build.
+The record is a MessagePack map from each state's one-letter tag
+(``ENTITY_HASHES``) to that state's numbers:
 
-    ah          head bucket (epoch ms // bucket_ms of the newest event)
-    ac<b> as<b> am<b>   count, cent sum, cent max of bucket b
-    ao          the occupied buckets, comma-separated (parsed only when the head moves)
-    aC<n> aS<n> running count and sum of the window of n buckets; aM the max
+    Window      [h, hc, hs, hm, older, M, C1, S1, C2, S2, ...]
+                head bucket (epoch ms // bucket_ms of the newest event), the
+                head bucket's count, cent sum and cent max, the other occupied
+                buckets (a MessagePack string of [b, c, s, m, ...] ascending,
+                unpacked only when the head moves or a late event arrives), the
+                max over the retained buckets, and the running count and sum of
+                each window
+    LastEvent   [previous time, previous located time, its lat, its lon,
+                first seen, count]  (-1 / "" when unknown)
+    HourProfile [count at hour 0, ..., count at hour 23, total]
+    DistinctSet [member, last seen, member, last seen, ...] for the small
+                sets (cap <= RECORD_SET_CAP: a card's devices, IPs, countries,
+                merchants, a customer's payees), which a linear scan in Lua
+                serves faster than three sorted-set commands; the large ones
+                (cards per device, IP, merchant) stay sorted sets.
 
-a LastEvent ``<t>t <t>g <t>a <t>o <t>f <t>n`` (previous time, previous located
-time, its latitude and longitude, first seen, count), an HourProfile ``<t>0`` ..
-``<t>23`` and ``<t>n``. ``~x`` is the event time the hash's expiry was last
-pushed back and ``~z<i>`` the same for the entity's i-th sorted set.
+``~<i>`` is the event time the expiry of the entity's i-th sorted set was last
+pushed back; the record itself gets its expiry with every SET.
 
 The suffix after the entity is derived from the declarations (their
 ``state_suffix`` and tags), so a changed definition starts fresh state instead
 of misreading old state. Changing a window of an entity starts that whole
-entity hash afresh; sorted sets keep their own suffix.
+entity record afresh; sorted sets keep their own suffix. The record's suffix
+starts with ``b`` (the hash-per-entity layout before it used ``e``), so a store
+upgraded in place never reads an old hash as a record.
 """
 
 from __future__ import annotations
@@ -45,15 +57,27 @@ from feature_store.definitions import (
 
 __all__ = [
     "ENTITY_HASHES",
+    "RECORD_SET_CAP",
     "EntityHash",
     "dedup_key",
     "entity_hash_key",
     "entity_keys",
+    "in_record",
     "label_dedup_key",
     "state_key",
 ]
 
 _TAGS = "abcdefghijklmnopqrstuvw"
+
+#: Distinct sets up to this cap live inside the entity record; larger ones are
+#: sorted sets of their own (a scan of 128 members still beats 3 commands; a
+#: merchant's 1,000 cards would not).
+RECORD_SET_CAP = 128
+
+
+def in_record(state: State) -> bool:
+    """Whether ``state`` is kept inside its entity's record (else a key of its own)."""
+    return not isinstance(state, DistinctSet) or state.cap <= RECORD_SET_CAP
 
 
 @dataclass(frozen=True)
@@ -70,12 +94,12 @@ def _entity_hashes() -> dict[str, EntityHash]:
     hashes: dict[str, EntityHash] = {}
     catalogue: tuple[State, ...] = (*TRANSACTION_STATES, *LABEL_STATES)
     for entity in dict.fromkeys(s.entity for s in catalogue):
-        states = [s for s in catalogue if s.entity == entity and not isinstance(s, DistinctSet)]
+        states = [s for s in catalogue if s.entity == entity and in_record(s)]
         if len(states) > len(_TAGS):
             raise ValueError(f"{entity}: more hash states than tags")
         tags = {s.name: _TAGS[i] for i, s in enumerate(states)}
         text = "|".join(tags[s.name] + s.state_suffix for s in states)
-        suffix = "e" + hashlib.blake2s(text.encode(), digest_size=3).hexdigest()
+        suffix = "b" + hashlib.blake2s(text.encode(), digest_size=3).hexdigest()
         ttl = max(s.expiry_ms if hasattr(s, "expiry_ms") else s.ttl_ms for s in states)
         hashes[entity] = EntityHash(entity, tags, suffix, ttl)
     return hashes
@@ -95,17 +119,18 @@ def state_key(prefix: str, state: State, entity_id: str) -> str:
 
 
 def entity_keys(prefix: str, entity: str, entity_id: str) -> list[str]:
-    """Every key that holds state of one entity (its hash and its sorted sets)."""
+    """Every key that holds state of one entity (its record and its sorted sets)."""
     sets = [
         state_key(prefix, s, entity_id)
         for s in TRANSACTION_STATES
-        if s.entity == entity and isinstance(s, DistinctSet)
+        if s.entity == entity and not in_record(s)
     ]
     return [entity_hash_key(prefix, entity, entity_id), *sets]
 
 
 def dedup_key(prefix: str, tx_id: str) -> str:
-    return f"{prefix}:{{tx:{tx_id}}}:seen2"
+    # seen3: replies laid out by the record layout's plan (seen2 was the hash layout's).
+    return f"{prefix}:{{tx:{tx_id}}}:seen3"
 
 
 def label_dedup_key(prefix: str, tx_id: str, is_fraud: bool) -> str:

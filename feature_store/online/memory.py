@@ -59,6 +59,12 @@ class MemoryOnlineStore:
                     self._window_update(key, op, t, value, dcount, reply)
                 elif op.kind == "R":
                     self._window_read_at(key, op, t, reply)
+                elif op.kind == "S":
+                    member = str(item.args[plan.member_offset + op.member])
+                    if member == "":
+                        _zeros(op, reply)
+                    else:
+                        self._distinct(key, op, t, member, reply)
                 elif op.kind == "L":
                     self._last_event(key, t, lat, lon, reply)
                 else:

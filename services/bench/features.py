@@ -211,14 +211,14 @@ def run_feature_bench(
         ("naive: transactions/s (1 command per state)", naive_per_s, "not atomic, no dedup"),
         ("speed-up batched / naive", tx_per_s / naive_per_s, ""),
         ("floor: Redis PING round trip p50 ms", ping["p50"], ""),
-        ("floor: one Redis command inside Lua, us", call_us, "the script makes ~27 per tx"),
+        ("floor: one Redis command inside Lua, us", call_us, "the script makes ~17 per tx"),
         (
             "floor: one number<->text conversion in Lua, us",
             conversion_us,
-            "~70 per tx, ~47 more by Redis",
+            "a few per tx (numbers travel packed)",
         ),
-        ("memory: bytes per active card", card_bytes, "1 hash + 4 sorted sets"),
-        ("memory: bytes per active device", device_bytes, "1 hash (+ label window) + 1 sorted set"),
+        ("memory: bytes per active card", card_bytes, "1 record (4 small sets in it)"),
+        ("memory: bytes per active device", device_bytes, "1 record (+ label window) + 1 sorted set"),
         ("memory: bytes per dedup record", dedup_bytes, "kept for the dedup TTL"),
     ]
     header = (

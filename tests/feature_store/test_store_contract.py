@@ -102,6 +102,24 @@ def test_distinct_counts_are_exact_below_the_cap_and_saturate_at_it(engine: Feat
     assert feat(rows[-1].values, "ip_count_1h") == 520
 
 
+def test_small_sets_evict_the_oldest_member_above_the_cap(engine: FeatureEngine) -> None:
+    # A card's devices (cap 64) live in the entity record: the same semantics as
+    # a sorted set, including ties on time broken by the member's bytes ("Dev-b"
+    # before "dev-a", whatever a locale's collation says).
+    first = [make_tx(0, device_id="dev-a"), make_tx(1, device_id="Dev-b", event_time_ms=T0)]
+    rest = [make_tx(i, device_id=f"dev-{i:02d}") for i in range(2, 65)]
+    rows = engine.process(first) + engine.process(rest)
+    assert feat(rows[-1].values, "card_devices_30d") == 64  # 65 seen, capped
+    t = T0 + 100_000
+    again = [make_tx(100 + i, device_id=d, event_time_ms=t + i) for i, d in
+             enumerate(["dev-a", "Dev-b", "dev-02", "dev-03"])]  # fmt: skip
+    new_flags = [feat(r.values, "card_new_device") for r in engine.process(again)]
+    # The 65th device evicted "Dev-b" (tied with "dev-a" on time, lower in bytes);
+    # coming back it evicts the oldest, "dev-02", which coming back evicts "dev-03".
+    assert new_flags == [0.0, 1.0, 1.0, 1.0]
+    assert feat(rows[-1].values, "card_new_device") == 1.0
+
+
 def test_first_time_flags(engine: FeatureEngine) -> None:
     a = make_tx(1)
     b = make_tx(2, device_id="dev-2", ip="10.0.0.2", country="FR", merchant_id="m-2")
