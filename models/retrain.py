@@ -289,10 +289,7 @@ def _train(
         family = (
             config.challenger
             if config.challenger != "best"
-            else max(
-                result.scorers,
-                key=lambda f: result.scorers[f].report.average_precision or -1.0,
-            )
+            else result.preferred_family(train_config.families)
         )
         return result.scorers[family].bundle, family, None, []
     outcome = train_and_register(

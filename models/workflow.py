@@ -77,7 +77,8 @@ def train_and_register(
     """Train every family, write the report to ``out_dir``, log and register in MLflow.
 
     ``challenger="best"`` puts the alias on the registered family with the
-    highest average precision on the test slice.
+    highest average precision on the test slice, keeping the first listed (the
+    cheaper to serve) unless another beats it by ``SERVING_MARGIN``.
     """
     from tqdm.auto import tqdm
 
@@ -150,8 +151,7 @@ def _choose_challenger(
 ) -> str:
     if challenger != "best":
         return challenger
-    # max() keeps the first of equals, so the order of `register` breaks ties.
-    return max(register, key=lambda f: result.scorers[f].report.average_precision or -1.0)
+    return result.preferred_family(register)
 
 
 def _plots(

@@ -2,6 +2,8 @@
 
 The script answers with one string per item (a dup byte and a MessagePack array):
 a few bulk strings parse far faster in the client than thousands of RESP values.
+For the same reason the items' arguments go out packed as one MessagePack
+argument (redis-py formats, and Redis allocates, per argument).
 
 A batch is one atomic step: all its updates and reads happen together or not
 at all, in one network round trip. Redis errors are translated here into
@@ -199,15 +201,19 @@ class PendingReplies:
         return self.replies
 
 
+_encode_args = msgspec.msgpack.Encoder().encode
+
+
 def _call_arguments(
     plan: CompiledPlan, items: Sequence[PlannedItem]
-) -> tuple[list[str], list[Arg]]:
+) -> tuple[list[str], list[Arg | bytes]]:
+    """KEYS, and ARGV as plan, item count and every item's arguments packed in one."""
     keys: list[str] = []
-    args: list[Arg] = [plan.json, len(items)]
+    flat: list[Arg] = []
     for item in items:
         keys.extend(item.keys)
-        args.extend(item.args)
-    return keys, args
+        flat.extend(item.args)
+    return keys, [plan.json, len(items), _encode_args(flat)]
 
 
 def _decode_replies(raw: Any, plan: CompiledPlan, count: int) -> list[Reply]:

@@ -218,7 +218,7 @@ def run_feature_bench(
             "a few per tx (numbers travel packed)",
         ),
         ("memory: bytes per active card", card_bytes, "1 record (4 small sets in it)"),
-        ("memory: bytes per active device", device_bytes, "1 record (+ label window) + 1 sorted set"),
+        ("memory: bytes per active device", device_bytes, "1 record (+ labels) + 1 sorted set"),
         ("memory: bytes per dedup record", dedup_bytes, "kept for the dedup TTL"),
     ]
     header = (

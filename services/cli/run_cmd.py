@@ -64,6 +64,14 @@ def labels(group_id: str, idle_exit: float | None) -> None:
     "chunk is scored while Redis works on the next.",
 )
 @click.option(
+    "--in-flight",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Batches scored before the oldest one's decisions must be acknowledged; each "
+    "batch's offsets are committed once its own decisions are (1 = wait after every batch).",
+)
+@click.option(
     "--degraded",
     type=click.Choice(["retry", "rules-only"]),
     default="retry",
@@ -86,6 +94,7 @@ def scorer(
     max_batch: int,
     max_wait_ms: int,
     feature_chunk: int,
+    in_flight: int,
     degraded: str,
     rules_path: Path | None,
     model_alias: str,
@@ -113,6 +122,7 @@ def scorer(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         feature_chunk=feature_chunk,
+        in_flight=in_flight,
         degraded=degraded,  # type: ignore[arg-type]
         rules_path=rules_path or DEFAULT_RULES,
         model_alias=model_alias,

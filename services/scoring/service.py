@@ -40,7 +40,7 @@ from services.scoring import metrics
 from services.scoring.decision_log import DecisionRecords
 from services.scoring.pipeline import ScoredBatch, ScoringPipeline
 from services.stream.batch_consumer import BatchResult, Retriable
-from services.stream.delivery import DeliveryTracker
+from services.stream.delivery import DeliveryTracker, TrackedProducer
 
 __all__ = ["DegradedPolicy", "ScorerHandler"]
 
@@ -53,7 +53,7 @@ class ScorerHandler:
         self,
         pipeline: ScoringPipeline,
         records: DecisionRecords,
-        producer: Producer,
+        producer: Producer | TrackedProducer,
         tracker: DeliveryTracker,
         topics: TopicNames,
         *,

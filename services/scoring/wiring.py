@@ -20,7 +20,7 @@ from services.scoring.service import DegradedPolicy, ScorerHandler, periodic
 from services.stream.batch_consumer import MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
 from services.stream.decoders import decode_transaction
-from services.stream.delivery import DeliveryTracker
+from services.stream.delivery import DeliveryTracker, TrackedProducer
 from services.stream.shutdown import StopFlag
 from services.stream.wiring import redis_store
 
@@ -36,6 +36,7 @@ class ScorerConfig:
     max_batch: int = 256
     max_wait_ms: int = 5
     feature_chunk: int = 64  # transactions per feature-store call (a batch's calls overlap)
+    in_flight: int = 4  # batches worked on before the oldest's messages must be acknowledged
     degraded: DegradedPolicy = "retry"
     rules_path: Path = DEFAULT_RULES
     model_alias: str = "champion"
@@ -61,7 +62,7 @@ def build_scorer(
     records = DecisionRecords(
         store.client, settings.redis.key_prefix, settings.redis.dedup_ttl_s * 1000
     )
-    producer = make_producer(kafka)
+    producer = TrackedProducer(make_producer(kafka))
     tracker = DeliveryTracker()
 
     def reload() -> None:
@@ -96,6 +97,7 @@ def build_scorer(
         max_batch=config.max_batch,
         max_wait_ms=config.max_wait_ms,
         stop=stop,
+        in_flight=config.in_flight,
     )
 
     def report_lag() -> None:

@@ -11,12 +11,21 @@ so redelivery changes nothing.
 When the handler raises ``Retriable`` (Redis unreachable, broker hiccup) the
 same batch is retried with backoff until it succeeds or the process is asked
 to stop; nothing is committed meanwhile, so nothing is lost either way.
+
+``in_flight > 1`` (the scorer) stops waiting for the broker between batches: a
+batch's offsets are committed as soon as its own messages are acknowledged
+(counted per batch by a ``TrackedProducer``), in order, while the next batches
+are already being worked on; with ``in_flight`` batches unacknowledged the loop
+waits for them. The rule is unchanged: no offset is committed before every
+message of its batch and of all earlier batches was delivered. Before
+partitions are revoked, and on close, everything delivered is committed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -27,6 +36,7 @@ from contracts.errors import ContractError
 from services.exceptions import KafkaError
 from services.kafka.errors import kafka_errors
 from services.stream.dead_letter import DeadLetter, DeadLetterSink
+from services.stream.delivery import BatchDeliveries, TrackedProducer
 from services.stream.shutdown import StopFlag
 
 __all__ = ["BatchResult", "LoopStats", "MicroBatchConsumer", "Retriable"]
@@ -60,7 +70,7 @@ class MicroBatchConsumer(Generic[T]):
     def __init__(
         self,
         consumer: Consumer,
-        producer: Producer,
+        producer: Producer | TrackedProducer,
         topics: Sequence[str],
         decode: Callable[[bytes], T],
         handle: Callable[[list[tuple[Message, T]]], BatchResult],
@@ -70,7 +80,10 @@ class MicroBatchConsumer(Generic[T]):
         max_wait_ms: int = 5,
         retry_backoff_s: tuple[float, float] = (0.05, 2.0),
         stop: StopFlag | None = None,
+        in_flight: int = 1,
     ) -> None:
+        if in_flight > 1 and not isinstance(producer, TrackedProducer):
+            raise ValueError("in_flight > 1 needs a TrackedProducer shared with the handler")
         self.consumer = consumer
         self.producer = producer
         self.topics = list(topics)
@@ -82,18 +95,24 @@ class MicroBatchConsumer(Generic[T]):
         self.backoff = retry_backoff_s
         self.stop = stop or StopFlag()
         self.stats = LoopStats()
+        self.in_flight = in_flight
+        # Processed batches whose offsets are not committed yet, oldest first.
+        self._pending: deque[tuple[dict[tuple[str, int], int], BatchDeliveries]] = deque()
 
     def run(
         self, *, max_messages: int | None = None, idle_exit_s: float | None = None
     ) -> LoopStats:
         """Loop until stopped (or, for tests and batch jobs, a message count / idle time)."""
         with kafka_errors(f"subscribing to {self.topics}"):
-            self.consumer.subscribe(self.topics)
+            self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         last_message = time.monotonic()
         try:
             while not self.stop.is_set():
                 messages = self._poll()
                 if not messages:
+                    if self._pending:
+                        self.producer.poll(0)
+                        self._commit_delivered(wait=False, sync=False)
                     if idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                         break
                     continue
@@ -126,7 +145,12 @@ class MicroBatchConsumer(Generic[T]):
         return lags
 
     def close(self) -> None:
-        self.producer.flush(10)
+        remaining = self.producer.flush(10)
+        if self._pending and not remaining:
+            try:
+                self._commit_delivered(wait=False, sync=True)
+            except KafkaError as exc:
+                log.warning("not committed on close (will be redelivered): %s", exc)
         try:
             self.consumer.close()
         except RuntimeError:
@@ -173,7 +197,12 @@ class MicroBatchConsumer(Generic[T]):
                     raise KafkaError(f"stopped with an unprocessed batch: {exc}") from exc
         for letter in (*letters, *result.dead_letters):
             self.dead_letters.send(letter)
-        self._deliver_then_commit(messages)
+        if isinstance(self.producer, TrackedProducer) and self.in_flight > 1:
+            self._pending.append((_last_offsets(messages), self.producer.next_batch()))
+            self.producer.poll(0)  # serve delivery reports that have arrived
+            self._commit_delivered(wait=len(self._pending) >= self.in_flight, sync=False)
+        else:
+            self._deliver_then_commit(messages)
         self.stats.batches += 1
         self.stats.messages += len(messages)
         self.stats.dead_letters += len(letters) + len(result.dead_letters)
@@ -188,10 +217,51 @@ class MicroBatchConsumer(Generic[T]):
                 "offsets not committed",
                 retriable=True,
             )
+        self._commit(_last_offsets(messages), sync=True)
+
+    def _commit_delivered(self, *, wait: bool, sync: bool) -> None:
+        """Commit the oldest pending batches whose messages were all acknowledged."""
+        if wait:
+            remaining = self.producer.flush(30)
+            if remaining:
+                raise KafkaError(f"{remaining} undelivered; offsets not committed", retriable=True)
         offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            key = (msg.topic() or "", msg.partition() or 0)
-            offsets[key] = max(offsets.get(key, -1), msg.offset() or 0)
+        while self._pending and self._pending[0][1].complete:
+            batch_offsets, deliveries = self._pending[0]
+            failures = deliveries.failures + self.dead_letters.tracker.take_failures()
+            if failures:
+                raise KafkaError(
+                    f"{len(failures)} failed ({failures[:3]}); offsets not committed",
+                    retriable=True,
+                )
+            self._pending.popleft()
+            for key, offset in batch_offsets.items():
+                offsets[key] = max(offsets.get(key, -1), offset)
+        if offsets:
+            self._commit(offsets, sync=sync)
+
+    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # The next owner starts from the committed offsets: hand over all we can.
+        if self._pending:
+            try:
+                self._commit_delivered(wait=True, sync=True)
+            except KafkaError as exc:
+                log.warning("not committed before revocation (will be redelivered): %s", exc)
+
+    def _commit(self, offsets: dict[tuple[str, int], int], *, sync: bool) -> None:
         commit = [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
         with kafka_errors("committing offsets"):
-            self.consumer.commit(offsets=commit, asynchronous=False)
+            # An asynchronous commit that fails is superseded by the next one; a
+            # crash before it lands only redelivers batches (outputs are idempotent).
+            if sync:
+                self.consumer.commit(offsets=commit, asynchronous=False)
+            else:
+                self.consumer.commit(offsets=commit, asynchronous=True)
+
+
+def _last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:
+    offsets: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        key = (msg.topic() or "", msg.partition() or 0)
+        offsets[key] = max(offsets.get(key, -1), msg.offset() or 0)
+    return offsets

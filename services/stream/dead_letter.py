@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message, Producer
 
-from services.stream.delivery import DeliveryTracker
+from services.stream.delivery import DeliveryTracker, TrackedProducer
 
 __all__ = ["DeadLetter", "DeadLetterSink"]
 
@@ -31,7 +31,9 @@ class DeadLetter:
 class DeadLetterSink:
     """Produces dead letters; delivery is confirmed by the caller's flush before commit."""
 
-    def __init__(self, producer: Producer, topic: str, tracker: DeliveryTracker) -> None:
+    def __init__(
+        self, producer: Producer | TrackedProducer, topic: str, tracker: DeliveryTracker
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.tracker = tracker

@@ -38,3 +38,17 @@ def test_best_scorer_has_the_highest_average_precision(trained: TrainingResult) 
         (best.report.average_precision or 0) >= (c.report.average_precision or 0)
         for c in trained.scorers.values()
     )
+
+
+def test_the_challenger_prefers_the_cheaper_family_unless_clearly_beaten(
+    trained: TrainingResult,
+) -> None:
+    families = ("xgboost", "lightgbm")
+    ap = {f: trained.scorers[f].report.average_precision or 0.0 for f in families}
+    gap = ap["lightgbm"] - ap["xgboost"]  # > 0 when LightGBM is better
+    # Within the margin the first listed is kept; a margin the gap clears picks the best.
+    assert trained.preferred_family(families, margin=abs(gap) + 1e-9) == "xgboost"
+    assert trained.preferred_family(("lightgbm", "xgboost"), margin=abs(gap) + 1e-9) == "lightgbm"
+    best = max(families, key=lambda f: ap[f])
+    if gap != 0:
+        assert trained.preferred_family(families, margin=abs(gap) / 2) == best

@@ -3,9 +3,11 @@
 --
 -- ARGV[1]  plan (JSON, feature_store/plan.py): {"groups": [...], "dedup_ttl", "nargs", "nkeys"}
 -- ARGV[2]  number of items in the batch
--- then, per item: t, value, dcount, hour, lat, lon, the lower bound "(t-w" per
---          sorted-set window, and one member per distinct-set attribute
---          (positions in the plan: wi, m; "" = absent).
+-- ARGV[3]  every item's arguments as one MessagePack array (one argument, not
+--          thousands: both redis-py and Redis pay per argument). Per item: t,
+--          value, dcount, hour, lat, lon, the lower bound "(t-w" per sorted-set
+--          window, and one member per distinct-set attribute (positions in the
+--          plan: wi, m; "" = absent).
 -- KEYS     per item: the dedup key, then per group the entity key and one key
 --          per sorted set ("" = entity absent).
 --
@@ -271,7 +273,7 @@ end
 
 -- A large distinct set: a sorted set member -> last time seen, capped at z.cap.
 -- Returns true when its expiry was pushed back.
-local function distinct(key, z, t, a, member, marked, res)
+local function distinct(key, z, t, A, a, member, marked, res)
   local added = redis.call('ZADD', key, 'GT', t, member)
   local size = 0
   if added == 1 then
@@ -280,7 +282,7 @@ local function distinct(key, z, t, a, member, marked, res)
   end
   res[#res + 1] = added
   for _, wi in ipairs(z.wi) do
-    res[#res + 1] = redis.call('ZCOUNT', key, ARGV[a + wi - 1], '+inf')
+    res[#res + 1] = redis.call('ZCOUNT', key, A[a + wi - 1], '+inf')
   end
   -- A new key (its first member) needs an expiry at once; otherwise push the
   -- expiry back every 1/16 of it, with that much slack on top.
@@ -310,7 +312,7 @@ local function group_zeros(g, res)
 end
 
 -- One entity of one item: one GET, the states in order, one SET.
-local function run_group(g, ekey, k0, a, t, value, dcount, hour, lat, lon, res)
+local function run_group(g, ekey, k0, A, a, t, value, dcount, hour, lat, lon, res)
   local raw = redis.call('GET', ekey)
   local e = raw and unpack_mp(raw) or {}
   for _, op in ipairs(g.hs) do
@@ -320,7 +322,7 @@ local function run_group(g, ekey, k0, a, t, value, dcount, hour, lat, lon, res)
     elseif kind == 'R' then
       window_read_at(e[tag], op, t, res)
     elseif kind == 'S' then
-      local member = ARGV[a + op.m - 1]
+      local member = A[a + op.m - 1]
       if member == '' then
         for _ = 0, #op.ws do res[#res + 1] = 0 end
       else
@@ -333,10 +335,10 @@ local function run_group(g, ekey, k0, a, t, value, dcount, hour, lat, lon, res)
     end
   end
   for zi, z in ipairs(g.zs) do
-    local zkey, member = KEYS[k0 + zi], ARGV[a + z.m - 1]
+    local zkey, member = KEYS[k0 + zi], A[a + z.m - 1]
     if zkey == '' or member == '' then
       for _ = 0, #z.wi do res[#res + 1] = 0 end
-    elseif distinct(zkey, z, t, a, member, e[z.fx], res) then
+    elseif distinct(zkey, z, t, A, a, member, e[z.fx], res) then
       e[z.fx] = t
     end
   end
@@ -344,17 +346,17 @@ local function run_group(g, ekey, k0, a, t, value, dcount, hour, lat, lon, res)
 end
 
 local items = tonumber(ARGV[2])
+local A = unpack_mp(ARGV[3])
 local lines = {}
 for it = 0, items - 1 do
   local kb = it * NKEYS
-  local a = 3 + it * NARGS
+  local a = 1 + it * NARGS
   local dedup_key = KEYS[kb + 1]
   local stored = redis.call('GET', dedup_key)
   if stored then
     lines[#lines + 1] = '1' .. stored
   else
-    local t, value, dcount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local hour, lat, lon = tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[a + 5]
+    local t, value, dcount, hour, lat, lon = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
     local res = {}
     local k = kb + 2
     for _, g in ipairs(groups) do
@@ -362,7 +364,7 @@ for it = 0, items - 1 do
       if ekey == '' then
         group_zeros(g, res)
       else
-        run_group(g, ekey, k, a, t, value, dcount, hour, lat, lon, res)
+        run_group(g, ekey, k, A, a, t, value, dcount, hour, lat, lon, res)
       end
       k = k + 1 + #g.zs
     end

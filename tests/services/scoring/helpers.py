@@ -331,16 +331,22 @@ class _AssignmentTracking:
         with self._lock:
             return set(self._held)
 
-    def subscribe(self, topics: list[str]) -> None:
+    def subscribe(self, topics: list[str], on_revoke: Any = None) -> None:
         def assigned(consumer: Any, partitions: list[Any]) -> None:
             with self._lock:
                 self._held |= {(p.topic, p.partition) for p in partitions}
 
         def revoked(consumer: Any, partitions: list[Any]) -> None:
+            if on_revoke is not None:  # the loop's own: it commits what was delivered
+                on_revoke(consumer, partitions)
             with self._lock:
                 self._held -= {(p.topic, p.partition) for p in partitions}
 
-        self._consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked, on_lost=revoked)
+        def lost(consumer: Any, partitions: list[Any]) -> None:
+            with self._lock:
+                self._held -= {(p.topic, p.partition) for p in partitions}
+
+        self._consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._consumer, name)
