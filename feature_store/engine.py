@@ -25,7 +25,7 @@ from feature_store.plan import (
     transaction_plan,
 )
 
-__all__ = ["DEFAULT_DEDUP_TTL_MS", "FeatureEngine", "FeatureRow"]
+__all__ = ["DEFAULT_DEDUP_TTL_MS", "FeatureEngine", "FeatureRow", "SentChunks"]
 
 #: How long a transaction id is remembered for dedup (redelivery after a crash
 #: happens within minutes; a week covers replays of a day's topic too).
@@ -42,6 +42,15 @@ class FeatureRow:
     cold_start: bool  # True when the card had no history before this transaction
 
 
+@dataclass
+class SentChunks:
+    """A batch's chunks already sent to the store (``FeatureEngine.send_chunks``)."""
+
+    transactions: Sequence[Transaction]
+    sent: deque[tuple[Sequence[Transaction], Pending]]
+    rest: Iterator[Sequence[Transaction]]  # chunks not sent yet (``ahead`` reached)
+
+
 class FeatureEngine:
     """Computes feature vectors with ``store``; holds no state of its own."""
 
@@ -56,16 +65,14 @@ class FeatureEngine:
         items = self._plan_items(transactions)
         return self._rows(transactions, self.store.apply(self._tx_plan, items))
 
-    def process_chunks(
+    def send_chunks(
         self, transactions: Sequence[Transaction], chunk_size: int, ahead: int | None = None
-    ) -> Iterator[tuple[Sequence[Transaction], list[FeatureRow]]]:
-        """``process`` in chunks, sent ahead of reading them back.
+    ) -> SentChunks:
+        """Send ``transactions`` to the store in chunks without reading the replies.
 
-        Redis works through the later chunks while the caller uses the earlier
-        ones (the scorer scores them), instead of one waiting for the other.
-        ``ahead`` bounds the chunks in flight (default: all of them). Chunks are
-        applied in order, each atomically; the vectors are those ``process``
-        gives on the whole sequence.
+        ``process_chunks(..., sent=)`` reads them later: the scorer sends the
+        next batch's features before it finishes the current batch, so Redis
+        works on them meanwhile. ``ahead`` bounds the chunks sent (default: all).
         """
         size = max(chunk_size, 1)
         chunks = (transactions[start : start + size] for start in range(0, len(transactions), size))
@@ -73,6 +80,33 @@ class FeatureEngine:
         sent: deque[tuple[Sequence[Transaction], Pending]] = deque()
         for chunk in islice(chunks, limit):
             sent.append((chunk, self.store.submit(self._tx_plan, self._plan_items(chunk))))
+        return SentChunks(transactions, sent, chunks)
+
+    def process_chunks(
+        self,
+        transactions: Sequence[Transaction],
+        chunk_size: int,
+        ahead: int | None = None,
+        *,
+        sent: SentChunks | None = None,
+    ) -> Iterator[tuple[Sequence[Transaction], list[FeatureRow]]]:
+        """``process`` in chunks, sent ahead of reading them back.
+
+        Redis works through the later chunks while the caller uses the earlier
+        ones (the scorer scores them), instead of one waiting for the other.
+        ``ahead`` bounds the chunks in flight (default: all of them); ``sent``
+        is what ``send_chunks`` already sent for these same ``transactions``.
+        Chunks are applied in order, each atomically; the vectors are those
+        ``process`` gives on the whole sequence.
+        """
+        if sent is None or sent.transactions is not transactions:
+            sent = self.send_chunks(transactions, chunk_size, ahead)
+        yield from self._read_chunks(sent)
+
+    def _read_chunks(
+        self, sent_chunks: SentChunks
+    ) -> Iterator[tuple[Sequence[Transaction], list[FeatureRow]]]:
+        sent, chunks = sent_chunks.sent, sent_chunks.rest
         while sent:
             chunk, pending = sent.popleft()
             following = next(chunks, None)

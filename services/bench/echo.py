@@ -24,7 +24,7 @@ from contracts.settings import Settings, load_settings
 from services.kafka.clients import make_consumer, make_producer
 from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
-from services.stream.delivery import DeliveryTracker
+from services.stream.delivery import DeliveryTracker, TrackedProducer
 from services.stream.shutdown import StopFlag, install_signal_handlers
 
 __all__ = ["EchoHandler", "build_echo", "main"]
@@ -39,7 +39,9 @@ def _raw(data: bytes) -> bytes:
 class EchoHandler:
     """Forwards every message of the batch to ``sink``; counts what it forwarded."""
 
-    def __init__(self, producer: Producer, sink: str, tracker: DeliveryTracker) -> None:
+    def __init__(
+        self, producer: Producer | TrackedProducer, sink: str, tracker: DeliveryTracker
+    ) -> None:
         self.producer = producer
         self.sink = sink
         self.tracker = tracker
@@ -63,11 +65,13 @@ def build_echo(
     group_id: str,
     max_batch: int = 256,
     max_wait_ms: int = 5,
+    in_flight: int = 4,
     stop: StopFlag | None = None,
 ) -> tuple[MicroBatchConsumer[bytes], EchoHandler]:
-    """The echo loop, wired exactly like ``services.scoring.wiring.build_scorer`` wires Kafka."""
+    """The echo loop, wired exactly like ``services.scoring.wiring.build_scorer`` wires Kafka
+    (the same batches in flight before a commit waits; nothing to prefetch)."""
     kafka = settings.kafka
-    producer = make_producer(kafka)
+    producer = TrackedProducer(make_producer(kafka))
     tracker = DeliveryTracker()
     handler = EchoHandler(producer, sink, tracker)
     loop = MicroBatchConsumer(
@@ -80,6 +84,7 @@ def build_echo(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         stop=stop,
+        in_flight=in_flight,
     )
     return loop, handler
 

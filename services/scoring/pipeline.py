@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from contracts.events import Decision, FeatureContribution, Transaction
 from feature_store import FEATURE_NAMES, FeatureEngine, FeatureRow
+from feature_store.engine import SentChunks
 from models.scorer_model import ScoringModel
 from rules import (
     ContextPlan,
@@ -131,7 +132,13 @@ class ScoringPipeline:
         # The context plan of the rule set it was made for (rebuilt when a reload swaps it).
         self._context: tuple[RuleSet, ContextPlan] | None = None
 
-    def score(self, transactions: Sequence[Transaction]) -> ScoredBatch:
+    def send_features(self, transactions: Sequence[Transaction]) -> SentChunks:
+        """Send the batch's feature calls now; ``score(transactions, sent=)`` reads them."""
+        return self.engine.send_chunks(transactions, self.feature_chunk)
+
+    def score(
+        self, transactions: Sequence[Transaction], *, sent: SentChunks | None = None
+    ) -> ScoredBatch:
         started = time.perf_counter()
         # One model pair, rule set and list snapshot for the whole batch, even
         # if a reload swaps them meanwhile.
@@ -143,7 +150,7 @@ class ScoringPipeline:
         parts: list[_ChunkScores] = []
         # The batch goes to Redis in chunks, all sent at once: the first chunk is
         # scored while Redis still works on the later ones.
-        chunks = self.engine.process_chunks(transactions, self.feature_chunk)
+        chunks = self.engine.process_chunks(transactions, self.feature_chunk, sent=sent)
         while True:
             waited = time.perf_counter()
             nxt = next(chunks, None)

@@ -35,6 +35,7 @@ from confluent_kafka import Message, Producer
 from contracts.codec import encode
 from contracts.events import Decision, Transaction
 from contracts.settings import TopicNames
+from feature_store.engine import SentChunks
 from feature_store.exceptions import StoreUnavailableError
 from services.scoring import metrics
 from services.scoring.decision_log import DecisionRecords
@@ -72,14 +73,42 @@ class ScorerHandler:
         self.backlog: list[tuple[Transaction, Decision]] = []
         self.emitted = 0
         self.last_batch: ScoredBatch | None = None
+        # Batches whose features were sent before the batch before them was
+        # finished, by id() of the batch list, oldest first (at most two are kept).
+        self._sent: dict[int, tuple[object, list[Transaction], SentChunks]] = {}
+        self.prefetched = 0  # batches scored with features sent ahead
+
+    def prefetch(self, batch: list[tuple[Message, Transaction]]) -> bool:
+        """Send ``batch``'s features now, so Redis computes them while the batch
+        before it is scored; ``__call__`` on the same batch reads them.
+
+        Not while transactions decided without features wait to be counted
+        (they must be counted first), and never an error: a failed send is
+        simply redone by ``__call__``. True when the features went out.
+        """
+        if self.backlog:
+            return False
+        transactions = [tx for _, tx in batch]
+        try:
+            self._sent[id(batch)] = (batch, transactions, self.pipeline.send_features(transactions))
+        except StoreUnavailableError:
+            return False
+        while len(self._sent) > 2:  # never read (the loop stopped): the replies are skipped
+            del self._sent[next(iter(self._sent))]
+        return True
 
     def __call__(self, batch: list[tuple[Message, Transaction]]) -> BatchResult:
         if self.between_batches is not None:
             self.between_batches()
-        transactions = [tx for _, tx in batch]
+        sent = self._sent.pop(id(batch), None)  # used once: a retry sends afresh
+        if sent is not None and sent[0] is batch and not self.backlog:
+            transactions, ahead = sent[1], sent[2]
+            self.prefetched += 1
+        else:
+            transactions, ahead = [tx for _, tx in batch], None
         try:
             self._drain_backlog()
-            scored = self.pipeline.score(transactions)
+            scored = self.pipeline.score(transactions, sent=ahead)
             # Encoded once: the same bytes are recorded and produced.
             payloads = [encode(decision) for decision in scored.decisions]
             settled, earlier = self.records.settle_encoded(scored.decisions, payloads)

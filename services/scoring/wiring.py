@@ -98,6 +98,7 @@ def build_scorer(
         max_wait_ms=config.max_wait_ms,
         stop=stop,
         in_flight=config.in_flight,
+        prefetch=handler.prefetch,  # type: ignore[arg-type]
     )
 
     def report_lag() -> None:

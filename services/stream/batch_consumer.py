@@ -19,6 +19,17 @@ are already being worked on; with ``in_flight`` batches unacknowledged the loop
 waits for them. The rule is unchanged: no offset is committed before every
 message of its batch and of all earlier batches was delivered. Before
 partitions are revoked, and on close, everything delivered is committed.
+
+With a ``prefetch`` hook (the scorer's: send the batch's feature calls, in
+order), a full batch means a backlog: the loop then takes the next batch at
+once (what the client already fetched, no waiting) and hands it to
+``prefetch`` before handling the current one, so Redis computes the next
+batch's features while this one is scored. Only when the current batch's own
+calls went out first: the store applies batches in the order they are sent.
+The next batch is handled right after; if the loop stops first it was
+neither handled nor committed, and is redelivered. Offsets are
+only committed for partitions the consumer still holds, so a batch taken just
+before a revocation never moves the new owner's offset back.
 """
 
 from __future__ import annotations
@@ -81,6 +92,7 @@ class MicroBatchConsumer(Generic[T]):
         retry_backoff_s: tuple[float, float] = (0.05, 2.0),
         stop: StopFlag | None = None,
         in_flight: int = 1,
+        prefetch: Callable[[list[tuple[Message, T]]], bool] | None = None,
     ) -> None:
         if in_flight > 1 and not isinstance(producer, TrackedProducer):
             raise ValueError("in_flight > 1 needs a TrackedProducer shared with the handler")
@@ -96,28 +108,50 @@ class MicroBatchConsumer(Generic[T]):
         self.stop = stop or StopFlag()
         self.stats = LoopStats()
         self.in_flight = in_flight
+        self.prefetch = prefetch
         # Processed batches whose offsets are not committed yet, oldest first.
         self._pending: deque[tuple[dict[tuple[str, int], int], BatchDeliveries]] = deque()
+        # The next batch, taken and prefetched before the current one was handled.
+        self._ahead: _Decoded[T] | None = None
+        self._held: set[tuple[str, int]] = set()  # partitions assigned to this consumer
 
     def run(
         self, *, max_messages: int | None = None, idle_exit_s: float | None = None
     ) -> LoopStats:
         """Loop until stopped (or, for tests and batch jobs, a message count / idle time)."""
         with kafka_errors(f"subscribing to {self.topics}"):
-            self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+            self.consumer.subscribe(
+                self.topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
         last_message = time.monotonic()
         try:
             while not self.stop.is_set():
-                messages = self._poll()
-                if not messages:
-                    if self._pending:
-                        self.producer.poll(0)
-                        self._commit_delivered(wait=False, sync=False)
-                    if idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
-                        break
-                    continue
+                batch, self._ahead = self._ahead, None
+                if batch is None:
+                    messages = self._poll(self.max_wait_s)
+                    if not messages:
+                        if self._pending:
+                            self.producer.poll(0)
+                            self._commit_delivered(wait=False, sync=False)
+                        if idle_exit_s is not None and (
+                            time.monotonic() - last_message > idle_exit_s
+                        ):
+                            break
+                        continue
+                    batch = self._decode(messages)
+                    if len(messages) >= self.max_batch:
+                        self._prefetch(batch)
                 last_message = time.monotonic()
-                self._process(messages)
+                if batch.sent and len(batch.messages) >= self.max_batch:
+                    # A backlog: the next batch's features go out before this one is handled.
+                    following = self._poll(0)
+                    if following:
+                        self._ahead = self._decode(following)
+                        self._prefetch(self._ahead)
+                self._process(batch)
                 if max_messages is not None and self.stats.messages >= max_messages:
                     break
         finally:
@@ -156,9 +190,9 @@ class MicroBatchConsumer(Generic[T]):
         except RuntimeError:
             pass  # already closed
 
-    def _poll(self) -> list[Message]:
+    def _poll(self, timeout_s: float) -> list[Message]:
         with kafka_errors("consuming"):
-            polled = self.consumer.consume(num_messages=self.max_batch, timeout=self.max_wait_s)
+            polled = self.consumer.consume(num_messages=self.max_batch, timeout=timeout_s)
         messages = []
         for msg in polled:
             error = msg.error()
@@ -170,7 +204,7 @@ class MicroBatchConsumer(Generic[T]):
                 log.warning("consumer error: %s", error)
         return messages
 
-    def _process(self, messages: list[Message]) -> None:
+    def _decode(self, messages: list[Message]) -> _Decoded[T]:
         good: list[tuple[Message, T]] = []
         letters: list[DeadLetter] = []
         for msg in messages:
@@ -181,6 +215,18 @@ class MicroBatchConsumer(Generic[T]):
                 good.append((msg, self.decode(value)))
             except ContractError as exc:
                 letters.append(DeadLetter(msg, exc.problem, "decode", exc.field))
+        return _Decoded(messages, good, letters)
+
+    def _prefetch(self, batch: _Decoded[T]) -> None:
+        if self.prefetch is None or not batch.good:
+            return
+        try:
+            batch.sent = self.prefetch(batch.good)
+        except Exception:  # an optimisation only: handling the batch redoes the work
+            log.exception("prefetch failed; the batch is handled without it")
+
+    def _process(self, batch: _Decoded[T]) -> None:
+        messages, good, letters = batch.messages, batch.good, batch.letters
         attempt = 0
         while True:
             try:
@@ -240,16 +286,27 @@ class MicroBatchConsumer(Generic[T]):
         if offsets:
             self._commit(offsets, sync=sync)
 
-    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._held |= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # The next owner starts from the committed offsets: hand over all we can.
         if self._pending:
             try:
                 self._commit_delivered(wait=True, sync=True)
             except KafkaError as exc:
                 log.warning("not committed before revocation (will be redelivered): %s", exc)
+        self._held -= {(tp.topic, tp.partition) for tp in partitions}
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._held -= {(tp.topic, tp.partition) for tp in partitions}
 
     def _commit(self, offsets: dict[tuple[str, int], int], *, sync: bool) -> None:
-        commit = [TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()]
+        commit = [
+            TopicPartition(t, p, o + 1) for (t, p), o in offsets.items() if (t, p) in self._held
+        ]
+        if not commit:
+            return
         with kafka_errors("committing offsets"):
             # An asynchronous commit that fails is superseded by the next one; a
             # crash before it lands only redelivers batches (outputs are idempotent).
@@ -257,6 +314,16 @@ class MicroBatchConsumer(Generic[T]):
                 self.consumer.commit(offsets=commit, asynchronous=False)
             else:
                 self.consumer.commit(offsets=commit, asynchronous=True)
+
+
+@dataclass
+class _Decoded(Generic[T]):
+    """A polled batch: its messages, the ones that decoded, and dead letters for the rest."""
+
+    messages: list[Message]
+    good: list[tuple[Message, T]]
+    letters: list[DeadLetter]
+    sent: bool = False  # ``prefetch`` sent its work ahead
 
 
 def _last_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:

@@ -331,18 +331,25 @@ class _AssignmentTracking:
         with self._lock:
             return set(self._held)
 
-    def subscribe(self, topics: list[str], on_revoke: Any = None) -> None:
+    def subscribe(
+        self, topics: list[str], on_assign: Any = None, on_revoke: Any = None, on_lost: Any = None
+    ) -> None:
+        # The loop's own callbacks run too (it tracks its partitions and commits on revoke).
         def assigned(consumer: Any, partitions: list[Any]) -> None:
+            if on_assign is not None:
+                on_assign(consumer, partitions)
             with self._lock:
                 self._held |= {(p.topic, p.partition) for p in partitions}
 
         def revoked(consumer: Any, partitions: list[Any]) -> None:
-            if on_revoke is not None:  # the loop's own: it commits what was delivered
+            if on_revoke is not None:
                 on_revoke(consumer, partitions)
             with self._lock:
                 self._held -= {(p.topic, p.partition) for p in partitions}
 
         def lost(consumer: Any, partitions: list[Any]) -> None:
+            if on_lost is not None:
+                on_lost(consumer, partitions)
             with self._lock:
                 self._held -= {(p.topic, p.partition) for p in partitions}
 
