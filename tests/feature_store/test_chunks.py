@@ -71,3 +71,21 @@ def test_an_abandoned_chunk_iterator_leaves_later_calls_aligned(settings) -> Non
     _same(first + later, expected[:10] + expected[30:])
     _same(blocking, [FeatureRow(r.tx_id, r.values, True, r.cold_start) for r in expected[:5]])
     store.close()
+
+
+def test_a_flushed_script_cache_is_reloaded_and_nothing_runs_twice(settings) -> None:
+    # Redis lost its scripts (SCRIPT FLUSH, a failover): the call that got NOSCRIPT
+    # did nothing, runs again and loads the script; no item is counted twice.
+    txs = _stream(60)
+    expected = FeatureEngine(MemoryOnlineStore()).process(txs)
+    store = redis_store(settings)
+    try:
+        engine = FeatureEngine(store)
+        first = engine.process(txs[:20])
+        store.client.script_flush()
+        second = engine.process(txs[20:40])
+        store.client.script_flush()
+        third = [row for _, rows in engine.process_chunks(txs[40:], 8) for row in rows]
+    finally:
+        store.close()
+    _same(first + second + third, expected)
