@@ -38,9 +38,9 @@ from feature_store.definitions import (
     Window,
 )
 from feature_store.online.keys import (
-    ENTITY_HASHES,
+    ENTITY_RECORDS,
     dedup_key,
-    entity_hash_key,
+    entity_record_key,
     in_record,
     label_dedup_key,
     state_key,
@@ -81,7 +81,7 @@ class OpSpec:
     kind: str  # W (window update), R (window read), S (set in the record), D (sorted set), L, H
     state: State
     width: int  # values this op appends to the reply
-    tag: str = ""  # field tag in the entity hash (hash states only)
+    tag: str = ""  # the state's tag in the entity record (record states only)
     member: int = -1  # distinct sets: index of its member among the item's members
 
     def as_json(self, arg_index: dict[object, int]) -> dict[str, Any]:
@@ -103,13 +103,13 @@ class OpSpec:
 @dataclass(frozen=True)
 class GroupSpec:
     entity: str
-    hash_ops: tuple[OpSpec, ...]
+    record_ops: tuple[OpSpec, ...]
     set_ops: tuple[OpSpec, ...]
     ttl_ms: int
 
     def as_json(self, arg_index: dict[object, int]) -> dict[str, Any]:
         return {
-            "hs": [op.as_json(arg_index) for op in self.hash_ops],
+            "hs": [op.as_json(arg_index) for op in self.record_ops],
             "zs": [op.as_json(arg_index) for op in self.set_ops],
             "ttl": self.ttl_ms,
             "slack": self.ttl_ms // 16,
@@ -144,8 +144,8 @@ class CompiledPlan:
             by_entity.setdefault(state.entity, []).append((kind, state))
         groups, member_attrs = [], []
         for entity, entries in by_entity.items():
-            layout = ENTITY_HASHES[entity]
-            hash_ops, set_ops = [], []
+            layout = ENTITY_RECORDS[entity]
+            record_ops, set_ops = [], []
             for kind, state in entries:
                 if isinstance(state, DistinctSet):
                     # Sets over the same attribute (card id) share one member argument.
@@ -155,16 +155,16 @@ class CompiledPlan:
                     member = member_attrs.index(attr)
                     if in_record(state):
                         tag = layout.tags[state.name]
-                        hash_ops.append(OpSpec("S", state, _width(state), tag, member=member))
+                        record_ops.append(OpSpec("S", state, _width(state), tag, member=member))
                     else:
                         set_ops.append(OpSpec(kind, state, _width(state), member=member))
                 else:
-                    hash_ops.append(OpSpec(kind, state, _width(state), layout.tags[state.name]))
-            groups.append(GroupSpec(entity, tuple(hash_ops), tuple(set_ops), layout.ttl_ms))
+                    record_ops.append(OpSpec(kind, state, _width(state), layout.tags[state.name]))
+            groups.append(GroupSpec(entity, tuple(record_ops), tuple(set_ops), layout.ttl_ms))
         offsets: dict[str, int] = {}
         position = 1  # reply[0] is the dup flag
         for group in groups:
-            for op in (*group.hash_ops, *group.set_ops):
+            for op in (*group.record_ops, *group.set_ops):
                 offsets[op.state.name] = position
                 position += op.width
         windows = tuple(
@@ -197,7 +197,7 @@ class CompiledPlan:
     @property
     def ops(self) -> tuple[OpSpec, ...]:
         """Every op, in reply order."""
-        return tuple(op for g in self.groups for op in (*g.hash_ops, *g.set_ops))
+        return tuple(op for g in self.groups for op in (*g.record_ops, *g.set_ops))
 
     @functools.cached_property
     def reply_width(self) -> int:
@@ -250,7 +250,7 @@ def _keyed_groups(plan: CompiledPlan, prefix: str) -> list[_KeyedGroup]:
         return cached
     keyed = []
     for g in plan.groups:
-        head, tail = entity_hash_key(prefix, g.entity, "\0").split("\0")
+        head, tail = entity_record_key(prefix, g.entity, "\0").split("\0")
         set_tails = tuple(state_key(prefix, op.state, "\0").split("\0")[1] for op in g.set_ops)
         absent = ("",) * (1 + len(set_tails))
         keyed.append(_KeyedGroup(ENTITY_ATTR[g.entity], head, tail, set_tails, absent))
@@ -288,7 +288,7 @@ def plan_label(plan: CompiledPlan, prefix: str, label: Label) -> PlannedItem:
     ids = {"device": label.device_id, "ip": label.ip, "merchant": label.merchant_id}
     for g in plan.groups:
         entity_id = ids.get(g.entity)
-        keys.append("" if entity_id is None else entity_hash_key(prefix, g.entity, entity_id))
+        keys.append("" if entity_id is None else entity_record_key(prefix, g.entity, entity_id))
     t = label.known_at_ms
     args: list[Arg] = [t, int(label.is_fraud), 1, 0, "", ""]
     return PlannedItem(keys, args)

@@ -13,7 +13,7 @@ Redis Cluster slot::
 One string per entity means one GET and one SET per entity and transaction,
 whatever the number of windows, and no field names for the script to build.
 The record is a MessagePack map from each state's one-letter tag
-(``ENTITY_HASHES``) to that state's numbers:
+(``ENTITY_RECORDS``) to that state's numbers:
 
     Window      [h, hc, hs, hm, older, M, C1, S1, C2, S2, ...]
                 head bucket (epoch ms // bucket_ms of the newest event), the
@@ -56,11 +56,11 @@ from feature_store.definitions import (
 )
 
 __all__ = [
-    "ENTITY_HASHES",
+    "ENTITY_RECORDS",
     "RECORD_SET_CAP",
-    "EntityHash",
+    "EntityRecord",
     "dedup_key",
-    "entity_hash_key",
+    "entity_record_key",
     "entity_keys",
     "in_record",
     "label_dedup_key",
@@ -81,8 +81,8 @@ def in_record(state: State) -> bool:
 
 
 @dataclass(frozen=True)
-class EntityHash:
-    """Which states share an entity's hash, their field tags, and the hash's expiry."""
+class EntityRecord:
+    """Which states share an entity's record, their tags, and the record's expiry."""
 
     entity: Entity
     tags: dict[str, str]  # state name -> field tag
@@ -90,27 +90,27 @@ class EntityHash:
     ttl_ms: int  # the longest expiry of its states
 
 
-def _entity_hashes() -> dict[str, EntityHash]:
-    hashes: dict[str, EntityHash] = {}
+def _entity_records() -> dict[str, EntityRecord]:
+    records: dict[str, EntityRecord] = {}
     catalogue: tuple[State, ...] = (*TRANSACTION_STATES, *LABEL_STATES)
     for entity in dict.fromkeys(s.entity for s in catalogue):
         states = [s for s in catalogue if s.entity == entity and in_record(s)]
         if len(states) > len(_TAGS):
-            raise ValueError(f"{entity}: more hash states than tags")
+            raise ValueError(f"{entity}: more record states than tags")
         tags = {s.name: _TAGS[i] for i, s in enumerate(states)}
         text = "|".join(tags[s.name] + s.state_suffix for s in states)
         suffix = "b" + hashlib.blake2s(text.encode(), digest_size=3).hexdigest()
         ttl = max(s.expiry_ms if hasattr(s, "expiry_ms") else s.ttl_ms for s in states)
-        hashes[entity] = EntityHash(entity, tags, suffix, ttl)
-    return hashes
+        records[entity] = EntityRecord(entity, tags, suffix, ttl)
+    return records
 
 
-#: Per entity kind, the layout of its hash (derived from the catalogue).
-ENTITY_HASHES: dict[str, EntityHash] = _entity_hashes()
+#: Per entity kind, the layout of its record (derived from the catalogue).
+ENTITY_RECORDS: dict[str, EntityRecord] = _entity_records()
 
 
-def entity_hash_key(prefix: str, entity: str, entity_id: str) -> str:
-    return f"{prefix}:{{{entity}:{entity_id}}}:{ENTITY_HASHES[entity].suffix}"
+def entity_record_key(prefix: str, entity: str, entity_id: str) -> str:
+    return f"{prefix}:{{{entity}:{entity_id}}}:{ENTITY_RECORDS[entity].suffix}"
 
 
 def state_key(prefix: str, state: State, entity_id: str) -> str:
@@ -125,7 +125,7 @@ def entity_keys(prefix: str, entity: str, entity_id: str) -> list[str]:
         for s in TRANSACTION_STATES
         if s.entity == entity and not in_record(s)
     ]
-    return [entity_hash_key(prefix, entity, entity_id), *sets]
+    return [entity_record_key(prefix, entity, entity_id), *sets]
 
 
 def dedup_key(prefix: str, tx_id: str) -> str:

@@ -50,8 +50,8 @@ class MemoryOnlineStore:
             hash_key = item.keys[k]
             set_keys = item.keys[k + 1 : k + 1 + len(group.set_ops)]
             k += 1 + len(group.set_ops)
-            for op in group.hash_ops:
-                # Each state of the entity hash is kept under its own dict key here.
+            for op in group.record_ops:
+                # Each state of the entity record is kept under its own dict key here.
                 key = f"{hash_key}|{op.tag}"
                 if hash_key == "":
                     _zeros(op, reply)
