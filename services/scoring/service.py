@@ -77,9 +77,6 @@ class ScorerHandler:
         # finished, by id() of the batch list, oldest first (at most two are kept).
         self._sent: dict[int, tuple[object, list[Transaction], SentChunks]] = {}
         self.prefetched = 0  # batches scored with features sent ahead
-        # Set by the wiring to the loop's ``look_ahead``: called once this batch's
-        # decision records are sent, so the next batch's features queue behind them.
-        self.look_ahead: Callable[[], None] | None = None
 
     def prefetch(self, batch: list[tuple[Message, Transaction]]) -> bool:
         """Send ``batch``'s features now, so Redis computes them while the batch
@@ -114,10 +111,7 @@ class ScorerHandler:
             scored = self.pipeline.score(transactions, sent=ahead)
             # Encoded once: the same bytes are recorded and produced.
             payloads = [encode(decision) for decision in scored.decisions]
-            records = self.records.send(scored.decisions, payloads)
-            if self.look_ahead is not None:
-                self.look_ahead()
-            settled, earlier = self.records.receive(records)
+            settled, earlier = self.records.settle_encoded(scored.decisions, payloads)
         except StoreUnavailableError as exc:
             if self.degraded == "retry" or len(self.backlog) + len(batch) > self.backlog_limit:
                 raise Retriable(str(exc)) from exc

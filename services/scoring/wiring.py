@@ -99,7 +99,6 @@ def build_scorer(
         stop=stop,
         in_flight=config.in_flight,
         prefetch=handler.prefetch,  # type: ignore[arg-type]
-        late_look_ahead=True,
     )
 
     def report_lag() -> None:
@@ -114,5 +113,4 @@ def build_scorer(
         every_lag()
 
     handler.between_batches = between_batches
-    handler.look_ahead = loop.look_ahead
     return loop, handler

@@ -26,9 +26,6 @@ once (what the client already fetched, no waiting) and hands it to
 ``prefetch`` before handling the current one, so Redis computes the next
 batch's features while this one is scored. Only when the current batch's own
 calls went out first: the store applies batches in the order they are sent.
-With ``late_look_ahead`` the handler calls ``look_ahead`` itself, at the point
-of its choosing (the scorer: once its decision records are sent, so they do
-not queue in Redis behind the next batch's features).
 The next batch is handled right after; if the loop stops first it was
 neither handled nor committed, and is redelivered. Offsets are
 only committed for partitions the consumer still holds, so a batch taken just
@@ -96,7 +93,6 @@ class MicroBatchConsumer(Generic[T]):
         stop: StopFlag | None = None,
         in_flight: int = 1,
         prefetch: Callable[[list[tuple[Message, T]]], bool] | None = None,
-        late_look_ahead: bool = False,
     ) -> None:
         if in_flight > 1 and not isinstance(producer, TrackedProducer):
             raise ValueError("in_flight > 1 needs a TrackedProducer shared with the handler")
@@ -113,10 +109,6 @@ class MicroBatchConsumer(Generic[T]):
         self.stats = LoopStats()
         self.in_flight = in_flight
         self.prefetch = prefetch
-        # True: the handler calls ``look_ahead`` itself, once the batch's own
-        # Redis work is sent (the scorer: after its decision records went out).
-        self.late_look_ahead = late_look_ahead
-        self._can_look_ahead = False
         # Processed batches whose offsets are not committed yet, oldest first.
         self._pending: deque[tuple[dict[tuple[str, int], int], BatchDeliveries]] = deque()
         # The next batch, taken and prefetched before the current one was handled.
@@ -150,17 +142,16 @@ class MicroBatchConsumer(Generic[T]):
                             break
                         continue
                     batch = self._decode(messages)
-                    if len(messages) >= self.max_batch and not self.late_look_ahead:
+                    if len(messages) >= self.max_batch:
                         self._prefetch(batch)
                 last_message = time.monotonic()
-                # A backlog (a full batch): the next batch's work may go out while
-                # this one is handled, but only after this batch's own.
-                full = self.prefetch is not None and len(batch.messages) >= self.max_batch
-                self._can_look_ahead = full and (batch.sent or self.late_look_ahead)
-                if not self.late_look_ahead:
-                    self.look_ahead()
+                if batch.sent and len(batch.messages) >= self.max_batch:
+                    # A backlog: the next batch's features go out before this one is handled.
+                    following = self._poll(0)
+                    if following:
+                        self._ahead = self._decode(following)
+                        self._prefetch(self._ahead)
                 self._process(batch)
-                self._can_look_ahead = False
                 if max_messages is not None and self.stats.messages >= max_messages:
                     break
         finally:
@@ -212,20 +203,6 @@ class MicroBatchConsumer(Generic[T]):
                 # (Partition-EOF events are off: enable.partition.eof defaults to false.)
                 log.warning("consumer error: %s", error)
         return messages
-
-    def look_ahead(self) -> None:
-        """Take the next batch now (only what the client already fetched) and prefetch it.
-
-        At most once per batch, and only with a backlog. With ``late_look_ahead``
-        the handler calls it; otherwise the loop does, before handling the batch.
-        """
-        if not self._can_look_ahead:
-            return
-        self._can_look_ahead = False
-        following = self._poll(0)
-        if following:
-            self._ahead = self._decode(following)
-            self._prefetch(self._ahead)
 
     def _decode(self, messages: list[Message]) -> _Decoded[T]:
         good: list[tuple[Message, T]] = []
