@@ -151,6 +151,14 @@ class ScoringPipeline:
         # The batch goes to Redis in chunks, all sent at once: the first chunk is
         # scored while Redis still works on the later ones.
         chunks = self.engine.process_chunks(transactions, self.feature_chunk, sent=sent)
+        if sent is not None:
+            # Sent a batch ahead, the features are (nearly) all computed: one model
+            # call and one rule pass for the whole batch cost less than one per
+            # chunk (each XGBoost call has ~0.2 ms of fixed cost).
+            waited = time.perf_counter()
+            rows = [row for _, chunk_rows in chunks for row in chunk_rows]
+            spent["features"] += time.perf_counter() - waited
+            chunks = iter([(transactions, rows)])
         while True:
             waited = time.perf_counter()
             nxt = next(chunks, None)

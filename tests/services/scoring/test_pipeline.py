@@ -194,3 +194,33 @@ def test_chunked_scoring_decides_as_whole_batches(trained_scorer: TrainedScorer)
             _same_decision(same, msgspec.structs.replace(expected, decided_at_ms=T0, timings_ms={}))
             explained += bool(got.top_contributions)
     assert explained > 0
+
+
+def test_features_sent_a_batch_ahead_decide_as_features_fetched_on_the_spot(
+    trained_scorer: TrainedScorer,
+) -> None:
+    """``score(batch, sent=send_features(batch))`` (a backlog: one model call for
+    the batch) against plain ``score(batch)`` (chunk by chunk): the same decisions."""
+    models = ModelSet(trained_scorer.mlflow)
+    holder = RuleSetHolder(DEFAULT_RULES, rule_vocabulary(FEATURE_NAMES))
+
+    def pipeline(prefix: str) -> ScoringPipeline:
+        engine = FeatureEngine(MemoryOnlineStore(prefix))
+        return ScoringPipeline(engine, models, holder, feature_chunk=64)
+
+    ahead, plain = pipeline("a"), pipeline("b")
+    stream = _stream()
+    compared = 0
+    for start in range(0, len(stream), 256):
+        batch = stream[start : start + 256]
+        sent = ahead.send_features(batch)
+        for got, expected in zip(
+            ahead.score(batch, sent=sent).decisions, plain.score(batch).decisions, strict=True
+        ):
+            assert got.score == pytest.approx(expected.score, abs=1e-6)
+            same = msgspec.structs.replace(
+                got, score=expected.score, decided_at_ms=T0, timings_ms={}
+            )
+            _same_decision(same, msgspec.structs.replace(expected, decided_at_ms=T0, timings_ms={}))
+            compared += 1
+    assert compared == len(stream)
