@@ -75,7 +75,7 @@ class ScorerHandler:
         self.last_batch: ScoredBatch | None = None
         # Batches whose features were sent before the batch before them was
         # finished, by id() of the batch list, oldest first (at most two are kept).
-        self._sent: dict[int, tuple[object, list[Transaction], SentChunks]] = {}
+        self._sent: dict[int, tuple[object, SentChunks]] = {}
         self.prefetched = 0  # batches scored with features sent ahead
 
     def prefetch(self, batch: list[tuple[Message, Transaction]]) -> bool:
@@ -90,7 +90,7 @@ class ScorerHandler:
             return False
         transactions = [tx for _, tx in batch]
         try:
-            self._sent[id(batch)] = (batch, transactions, self.pipeline.send_features(transactions))
+            self._sent[id(batch)] = (batch, self.pipeline.send_features(transactions))
         except StoreUnavailableError:
             return False
         while len(self._sent) > 2:  # never read (the loop stopped): the replies are skipped
@@ -101,11 +101,12 @@ class ScorerHandler:
         if self.between_batches is not None:
             self.between_batches()
         sent = self._sent.pop(id(batch), None)  # used once: a retry sends afresh
-        if sent is not None and sent[0] is batch and not self.backlog:
-            transactions, ahead = sent[1], sent[2]
+        ahead = sent[1] if sent is not None and sent[0] is batch and not self.backlog else None
+        if ahead is not None:
+            transactions = ahead.transactions
             self.prefetched += 1
         else:
-            transactions, ahead = [tx for _, tx in batch], None
+            transactions = [tx for _, tx in batch]
         try:
             self._drain_backlog()
             scored = self.pipeline.score(transactions, sent=ahead)
