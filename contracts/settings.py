@@ -127,6 +127,9 @@ class LlmSettings(_Section):
     request_timeout_s: float = Field(default=5.0, gt=0)
     #: Bounds every explanation (the longest training target is ~110 tokens).
     max_new_tokens: int = Field(default=128, ge=8, le=512)
+    #: Decode explanations under the citation constraint (only tokens that keep every
+    #: number, feature, value, rule and level true to the case); false: free greedy decoding.
+    constrained_decoding: bool = True
 
 
 class ReviewSettings(_Section):

@@ -10,7 +10,9 @@ accumulate bf16 rounding. The engine is not thread-safe: one thread (the
 worker's model thread) owns it.
 
 * ``explain``: batched greedy generation with left padding, bounded by
-  ``max_new_tokens``, stopping at the end of the paragraph. A batch of one
+  ``max_new_tokens``, stopping at the end of the paragraph, under the citation
+  constraint (``models.llm.constrained``: only tokens that keep the text true
+  to its case) unless the engine is made with ``constrained=False``. A batch of one
   uses prompt-lookup decoding (explanations copy names and values from the
   prompt, so drafted tokens are mostly accepted): same greedy output, ~3x
   faster on CPU.
@@ -31,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import LogitsProcessorList
 
 from contracts.events import MESSAGE_LABELS, MessageLabel
 from models.llm.adapters import AdapterMeta, Task, read_meta
 from models.llm.analysis import MessageReading, label_continuation, parse_continuation
 from models.llm.base import base_digest, load_base
+from models.llm.constrained import CitationConstraint, TokenText
 from models.llm.exceptions import AdapterError, GenerationError
 from models.llm.facts import CaseFacts
 from models.llm.prompts import PROMPT_VERSION, SanitisedText, analyse_prompt, explain_prompt
@@ -67,11 +71,17 @@ class LlmEngine:
         *,
         max_new_tokens: int = 128,
         load_seconds: float = 0.0,
+        constrained: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.adapters = dict(adapters)
         self.max_new_tokens = max_new_tokens
+        #: Explanations decoded under ``CitationConstraint`` (False: free greedy decoding).
+        self.constrained = constrained
+        #: Candidate tokens the constraint refused, over the engine's life.
+        self.refused_tokens = 0
+        self._token_text = TokenText(tokenizer)
         self.device = next(model.parameters()).device
         self.load_report = LoadReport(
             load_seconds, {task: meta.version or "local" for task, meta in self.adapters.items()}
@@ -90,6 +100,7 @@ class LlmEngine:
         *,
         max_new_tokens: int = 128,
         device: str | None = None,
+        constrained: bool = True,
     ) -> LlmEngine:
         """The base from ``base_dir`` with each adapter in ``adapter_dirs`` attached by task."""
         from peft import PeftModel
@@ -133,25 +144,45 @@ class LlmEngine:
             metas,
             max_new_tokens=max_new_tokens,
             load_seconds=time.perf_counter() - started,
+            constrained=constrained,
         )
 
     # -- explain ------------------------------------------------------------------
 
     def explain(
-        self, cases: Sequence[CaseFacts], *, max_new_tokens: int | None = None
+        self,
+        cases: Sequence[CaseFacts],
+        *,
+        max_new_tokens: int | None = None,
+        constrained: bool | None = None,
     ) -> list[str]:
-        """One explanation per case (greedy; bounded; one paragraph)."""
+        """One explanation per case (greedy; bounded; one paragraph).
+
+        ``constrained`` (default: the engine's setting) restricts each step to
+        tokens that keep the explanation true to its case (``CitationConstraint``).
+        """
         self._use("explain")
+        constrain = self.constrained if constrained is None else constrained
         return self.generate(
             [explain_prompt(facts) for facts in cases],
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             stop_at_paragraph=True,
+            cases=cases if constrain else None,
         )
 
     def generate(
-        self, prompts: Sequence[str], *, max_new_tokens: int, stop_at_paragraph: bool
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        stop_at_paragraph: bool,
+        cases: Sequence[CaseFacts] | None = None,
     ) -> list[str]:
-        """Greedy continuations of ``prompts`` with whatever adapter is active."""
+        """Greedy continuations of ``prompts`` with whatever adapter is active.
+
+        With ``cases`` (one per prompt) the continuations are explanations held
+        to their case's facts token by token (``models.llm.constrained``).
+        """
         if not prompts:
             return []
         tokenizer = self.tokenizer
@@ -164,11 +195,23 @@ class LlmEngine:
         }
         if len(prompts) == 1:
             options["prompt_lookup_num_tokens"] = _LOOKUP_TOKENS
+        constraint = None
+        if cases is not None:
+            constraint = CitationConstraint(
+                cases,
+                prompt_length=encoded["input_ids"].shape[1],
+                token_text=self._token_text,
+                stop_ids=self._paragraph_end,
+            )
+            options["logits_processor"] = LogitsProcessorList([constraint])
         try:
             with torch.inference_mode():
                 output = self.model.generate(**encoded, **options)
         except (RuntimeError, ValueError, IndexError) as exc:
             raise GenerationError(f"generation failed: {exc}") from exc
+        finally:
+            if constraint is not None:
+                self.refused_tokens += constraint.refused
         new_tokens = output[:, encoded["input_ids"].shape[1] :]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         if stop_at_paragraph:

@@ -141,6 +141,11 @@ def train(
 @click.option("--messages", default=120, show_default=True, help="Held-out messages to score.")
 @click.option("--no-base", is_flag=True, help="Skip the prompted base model (faster).")
 @click.option(
+    "--no-free",
+    is_flag=True,
+    help="Skip the adapter under free decoding (without the citation constraint).",
+)
+@click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -153,9 +158,14 @@ def evaluate(
     cases: int,
     messages: int,
     no_base: bool,
+    no_free: bool,
     out: Path | None,
 ) -> None:
-    """Score the adapters on held-out data against the base model prompted without them."""
+    """Score the adapters on held-out data against the base model prompted without them.
+
+    Explanations are decoded as the worker decodes them, under the citation
+    constraint; the adapter is also scored under free greedy decoding.
+    """
     _offline()
     from contracts.settings import load_settings
     from services.llm_worker.evaluation import run_evaluation
@@ -169,6 +179,7 @@ def evaluate(
         cases=cases,
         messages=messages,
         with_base=not no_base,
+        with_free=not no_free,
     )
     click.echo(report.text)
     path = out or settings.data_dir / "llm" / "eval.json"
@@ -268,5 +279,6 @@ def _headline(task: str, metrics: dict[str, float]) -> str:
     if task == "explain":
         return (
             f"faithful {metrics.get('faithful', 0):.0%}, format {metrics.get('format_ok', 0):.0%}"
+            f" (free decoding: faithful {metrics.get('free_faithful', 0):.0%})"
         )
     return f"accuracy {metrics.get('accuracy', 0):.0%}, macro-F1 {metrics.get('macro_f1', 0):.2f}"

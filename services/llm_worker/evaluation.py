@@ -33,7 +33,15 @@ def run_evaluation(
     cases: int = 40,
     messages: int = 120,
     with_base: bool = True,
+    with_free: bool = True,
 ) -> EvaluationReport:
+    """Score the adapters (and the base model) on held-out data.
+
+    Explanations are decoded as the worker decodes them (under the citation
+    constraint, see ``models.llm.constrained``); ``with_free`` adds the
+    adapter under free greedy decoding, which shows what the model itself has
+    learnt and how much the constraint had to correct.
+    """
     llm = settings.llm
     refs: dict[Task, str] = {
         "explain": explain_ref or llm.adapter_alias,
@@ -48,10 +56,13 @@ def run_evaluation(
     held_cases = data.explain_test[:cases]
     held_messages = data.analyse_test[:messages]
 
-    explain = {"adapter": evaluate_explain(engine, held_cases)}
+    explain = {"adapter": evaluate_explain(engine, held_cases, constrained=True)}
+    refused = engine.refused_tokens
+    if with_free:
+        explain["adapter, free decoding"] = evaluate_explain(engine, held_cases, constrained=False)
     analyse = {"adapter": evaluate_analyse(engine, held_messages)}
     if with_base:
-        explain["base"] = evaluate_explain(engine, held_cases, use_adapter=False)
+        explain["base"] = evaluate_explain(engine, held_cases, use_adapter=False, constrained=True)
         analyse["base"] = evaluate_analyse(engine, held_messages, use_adapter=False)
 
     rows: list[list[object]] = []
@@ -66,19 +77,22 @@ def run_evaluation(
               "macro-F1", "inj. stable"]  # fmt: skip
     lines = [
         f"held-out: {len(held_cases)} cases, {len(held_messages)} messages (seed {seed}); "
-        f"adapters explain v{versions['explain']}, analyse v{versions['analyse']}",
+        f"adapters explain v{versions['explain']}, analyse v{versions['analyse']}; "
+        f"explanations under the citation constraint unless marked free "
+        f"({refused} candidate tokens refused for the adapter)",
         table(rows, header),
     ]
-    failures = explain["adapter"].failures
-    if failures:
-        lines.append("\nexplain failures (first few):")
-        lines += [f"- {text}\n  -> {'; '.join(problems)}" for text, problems in failures]
+    for who, m in explain.items():
+        if m.failures:
+            lines.append(f"\nexplain {who}: failures (first few):")
+            lines += [f"- {text}\n  -> {'; '.join(problems)}" for text, problems in m.failures]
     return EvaluationReport(
         text="\n".join(lines),
         data={
             "seed": seed,
             "versions": versions,
             "explain": {who: asdict(m) for who, m in explain.items()},
+            "constraint_refused_tokens": refused,
             "analyse": {who: asdict(a) for who, a in analyse.items()},
         },
     )

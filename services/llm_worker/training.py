@@ -185,5 +185,9 @@ def _evaluate(
 ) -> dict[str, float]:
     engine = LlmEngine.load(base_dir, {task: adapter_dir}, max_new_tokens=max_new_tokens)
     if task == "explain":
-        return evaluate_explain(engine, data.explain_test[: plan.eval_cases]).as_metrics("")
+        cases = data.explain_test[: plan.eval_cases]
+        # As the worker decodes (constrained), and what the adapter writes on its own.
+        metrics = evaluate_explain(engine, cases, constrained=True).as_metrics("")
+        free = evaluate_explain(engine, cases, constrained=False)
+        return {**metrics, "free_faithful": free.faithful, "free_format_ok": free.format_ok}
     return evaluate_analyse(engine, data.analyse_test).as_metrics("")

@@ -85,7 +85,12 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
     registry = AdapterRegistry(settings.mlflow, llm)
     dirs = {task: registry.fetch(task, refs[task]) for task in TASKS}
     prepare_base(llm.base_dir)
-    return LlmEngine.load(llm.base_dir, dirs, max_new_tokens=llm.max_new_tokens)
+    return LlmEngine.load(
+        llm.base_dir,
+        dirs,
+        max_new_tokens=llm.max_new_tokens,
+        constrained=llm.constrained_decoding,
+    )
 
 
 def build_llm_worker(

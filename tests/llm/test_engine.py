@@ -83,3 +83,59 @@ def test_switching_adapters_restores_the_exact_base_weights(llm_engine):
     with llm_engine.base_only():
         assert torch.equal(weight, pristine)
         assert llm_engine.active_task is None
+
+
+# -- constrained decoding ------------------------------------------------------------
+
+
+def _constraint_on(tokenizer, facts, written: str, top_k: int = 32):
+    """A CitationConstraint for one case, and input ids = prompt + ``written``."""
+    from models.llm.constrained import CitationConstraint, TokenText
+    from models.llm.prompts import explain_prompt
+
+    prompt = tokenizer(explain_prompt(facts), return_tensors="pt")["input_ids"]
+    so_far = tokenizer(written, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    constraint = CitationConstraint(
+        [facts],
+        prompt_length=prompt.shape[1],
+        token_text=TokenText(tokenizer),
+        stop_ids=newline,
+        top_k=top_k,
+    )
+    return constraint, torch.cat([prompt, so_far], dim=1), newline[0]
+
+
+def _scores_favouring(tokenizer, pieces: list[str]) -> torch.Tensor:
+    """Next-token scores where ``pieces`` are, in order, the most likely tokens."""
+    scores = torch.zeros(1, len(tokenizer))
+    for rank, piece in enumerate(pieces):
+        scores[0, tokenizer.convert_tokens_to_ids(piece)] = 10.0 - rank
+    return scores
+
+
+def test_the_constraint_passes_over_a_false_digit_to_the_true_one(llm_engine):
+    tokenizer = llm_engine.tokenizer
+    facts = case_facts(make_decision(score=0.91))
+    constraint, ids, _ = _constraint_on(tokenizer, facts, "High risk at score 0.")
+    scores = constraint(ids, _scores_favouring(tokenizer, ["7", "9"]))
+    assert tokenizer.convert_ids_to_tokens(int(scores.argmax())) == "9"
+    assert constraint.refused == 1
+
+
+def test_the_constraint_ends_the_paragraph_when_nothing_true_is_likely(llm_engine):
+    tokenizer = llm_engine.tokenizer
+    facts = case_facts(make_decision(score=0.91))
+    constraint, ids, newline = _constraint_on(tokenizer, facts, "High risk at score 0.", top_k=3)
+    scores = constraint(ids, _scores_favouring(tokenizer, ["7", "8", "3"]))
+    assert int(scores.argmax()) == newline
+
+
+def test_constrained_explanations_only_make_true_claims(llm_engine, llm_data):
+    """Tiny adapters hallucinate freely; under the constraint every claim holds."""
+    from models.llm.faithfulness import CaseClaims
+
+    cases = llm_data.explain_test
+    for facts, text in zip(cases, llm_engine.explain(cases, constrained=True), strict=True):
+        # Generation is cut at TEST_MAX_NEW_TOKENS: the last word may be unfinished.
+        assert CaseClaims(facts).admits_prefix(text), text

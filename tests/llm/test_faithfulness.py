@@ -7,7 +7,7 @@ import random
 import pytest
 
 from models.llm.facts import case_facts
-from models.llm.faithfulness import check_faithfulness, check_format
+from models.llm.faithfulness import CaseClaims, check_faithfulness, check_format
 from models.llm.wording import reference_explanation, template_explanation
 from tests.llm.helpers import make_decision
 
@@ -81,3 +81,53 @@ def test_every_written_reference_and_template_is_faithful(llm_data):
             report = check_faithfulness(text, facts)
             assert report.faithful, (text, report.problems)
             assert check_format(text, facts) == [], text
+
+
+# -- the same claims on a text still being written (constrained decoding asks this) --
+
+
+def test_every_beginning_of_a_true_explanation_is_admitted():
+    claims = CaseClaims(FACTS)
+    refused = [GOOD[:end] for end in range(len(GOOD) + 1) if not claims.admits_prefix(GOOD[:end])]
+    assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("admitted", "refused"),
+    [
+        ("at score 0.9", "at score 0.97"),  # a number on its way to one of the case's, or not
+        ("at score 0.91.", "at score 0.915"),  # a full stop ends a number; a digit more is false
+        ("amount 1500", "amount 2500"),
+        ("amount 1500.0", "amount 1500.01"),  # 1500.0 = 1500.00
+        ("Raising the risk: card_new_d", "Raising the risk: card_zz"),  # a factor's name, or not
+        ("Rule R_NEW_DEV", "Rule R_CARD"),  # a rule that fired, or not
+        ("card_count_24h 0", "card_count_24h 1"),  # the value written after a factor is its own
+        ("High risk", "Critical risk"),
+        ("It was flagged", "It was blocked"),
+        ("Lowering it: card_count_24h", "Raising it: card_count_24h"),
+    ],
+)
+def test_a_false_claim_is_refused_as_soon_as_it_is_written(admitted, refused):
+    claims = CaseClaims(FACTS)
+    assert claims.admits_prefix(admitted)
+    assert not claims.admits_prefix(refused + " ")
+
+
+def test_a_factor_name_is_refused_before_it_is_finished_if_it_can_only_be_false():
+    claims = CaseClaims(FACTS)  # card_new_device raises the risk, card_count_24h lowers it
+    assert claims.admits_prefix("Lowering it: card_")  # could still be card_count_24h
+    assert claims.admits_prefix("Lowering it: card_co")
+    assert not claims.admits_prefix("Lowering it: card_n")  # only card_new_device is left
+    assert claims.admits_prefix("Raising it: card_n")
+
+
+def test_prefix_refusal_agrees_with_the_full_check(llm_data):
+    """A finished text every beginning of which is admitted passes the full check."""
+    rng = random.Random(1)
+    for facts in llm_data.explain_test:
+        claims = CaseClaims(facts)
+        text = reference_explanation(facts, rng)
+        assert claims.admits_prefix(text), text
+        assert claims.check(text).faithful
+        wrong = text.replace(facts.score, "0.123") if facts.score != "0.123" else text
+        assert not claims.admits_prefix(wrong) or wrong == text
