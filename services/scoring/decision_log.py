@@ -6,6 +6,10 @@ the two deliveries. One round trip per batch: a small script runs
 ``SET key value PX ttl NX GET`` for each decision, which stores ours, or returns
 the decision some earlier delivery stored (which then wins, byte for byte).
 
+``send`` and ``receive`` split the call, so the scorer can score the next
+batch while Redis writes these records (``MicroBatchConsumer`` calls the
+handler's ``finish``, which receives them and produces, after the next batch).
+
 One script call instead of a pipeline of one ``SET`` per decision: the client
 packs and parses one command per batch, not 256 (redis-py spends ~15 µs of
 Python per pipelined command; the script costs Redis ~1 µs per key). Like the
@@ -19,14 +23,16 @@ Key: ``<prefix>:{tx:<id>}:decision`` (same hash tag as the feature dedup record)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
+from redis.connection import Connection
 
 from contracts.codec import decode_as, encode
 from contracts.events import Decision
 from feature_store.exceptions import StoreUnavailableError
 
-__all__ = ["DecisionRecords"]
+__all__ = ["DecisionRecords", "SentRecords"]
 
 # KEYS: one decision key per decision; ARGV: ttl (ms), then one payload per key.
 # Returns, per key, false (nil: ours is stored now) or the payload stored before.
@@ -40,6 +46,16 @@ return earlier
 """
 
 
+@dataclass
+class SentRecords:
+    """A settle call sent and not read yet (``DecisionRecords.send``)."""
+
+    decisions: Sequence[Decision]
+    payloads: Sequence[bytes]
+    keys: list[str]
+    connection: Connection | None  # None: nothing was sent (empty, or it must be redone)
+
+
 class DecisionRecords:
     def __init__(self, client: redis.Redis, key_prefix: str, ttl_ms: int) -> None:
         self.client = client
@@ -47,6 +63,7 @@ class DecisionRecords:
         self.ttl_ms = ttl_ms
         # redis-py loads the script on first use (and again after a SCRIPT FLUSH).
         self._settle = client.register_script(_SETTLE)
+        self._loaded = False
 
     def key(self, tx_id: str) -> str:
         return f"{self.key_prefix}:{{tx:{tx_id}}}:decision"
@@ -64,12 +81,53 @@ class DecisionRecords:
         Returns each decision to emit with its bytes, so the caller produces
         them without encoding again: a decision is encoded once on the hot path.
         """
+        return self.receive(self.send(decisions, payloads))
+
+    def send(self, decisions: Sequence[Decision], payloads: Sequence[bytes]) -> SentRecords:
+        """Send the settle call for ``decisions`` without waiting for the answer."""
+        key = self.key
+        sent = SentRecords(decisions, payloads, [key(d.tx_id) for d in decisions], None)
+        if not decisions:
+            return sent
+        connection = None
+        try:
+            if not self._loaded:
+                self.client.script_load(_SETTLE)
+                self._loaded = True
+            connection = self.client.connection_pool.get_connection()
+            connection.send_command(  # type: ignore[no-untyped-call]
+                "EVALSHA", self._settle.sha, len(sent.keys), *sent.keys, self.ttl_ms, *payloads
+            )
+        except redis.RedisError as exc:
+            if connection is not None:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+                self.client.connection_pool.release(connection)
+            raise StoreUnavailableError(f"decision records: {exc}", backend="redis") from exc
+        sent.connection = connection
+        return sent
+
+    def receive(self, sent: SentRecords) -> tuple[list[tuple[Decision, bytes]], int]:
+        """The answer to ``send``: each decision to emit with its bytes, and how many
+        were earlier ones."""
+        decisions, payloads = sent.decisions, sent.payloads
         if not decisions:
             return [], 0
-        key = self.key
-        keys = [key(decision.tx_id) for decision in decisions]
+        connection, sent.connection = sent.connection, None
         try:
-            previous = self._settle(keys=keys, args=[self.ttl_ms, *payloads])
+            if connection is None:  # not sent: the blocking call
+                previous = self._settle(keys=sent.keys, args=[self.ttl_ms, *payloads])
+            else:
+                try:
+                    previous = connection.read_response()
+                except redis.exceptions.NoScriptError:
+                    # Redis lost its scripts: nothing ran; the blocking call reloads it.
+                    self._loaded = False
+                    previous = self._settle(keys=sent.keys, args=[self.ttl_ms, *payloads])
+                except redis.RedisError:
+                    connection.disconnect()  # type: ignore[no-untyped-call]
+                    raise
+                finally:
+                    self.client.connection_pool.release(connection)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"decision records: {exc}", backend="redis") from exc
         if not isinstance(previous, list) or len(previous) != len(decisions):

@@ -4,10 +4,12 @@ Per micro-batch (the loop in ``services.stream.batch_consumer`` decodes,
 dead-letters malformed input, and commits only after delivery):
 
 1. score the batch (one feature-store round trip, models, rules, policy, SHAP);
-2. settle decisions (one pipelined round trip): a redelivered transaction
+2. send its decision records (one script call): a redelivered transaction
    re-emits the decision of its first delivery, byte for byte;
-3. produce each decision to ``decisions`` (key = card id) and flagged/blocked
-   ones to ``cases``;
+3. ``finish`` (called by the loop after the next batch is handled, when that
+   one is already in hand, so Redis writes the records while it is scored):
+   read the records' answer, produce each decision to ``decisions`` (key =
+   card id) and flagged/blocked ones to ``cases``;
 4. between batches: pick up a new champion or rule set if one appeared.
 
 Degraded policy when Redis (features) is unreachable, chosen by ``--degraded``:
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from confluent_kafka import Message, Producer
@@ -38,7 +40,7 @@ from contracts.settings import TopicNames
 from feature_store.engine import SentChunks
 from feature_store.exceptions import StoreUnavailableError
 from services.scoring import metrics
-from services.scoring.decision_log import DecisionRecords
+from services.scoring.decision_log import DecisionRecords, SentRecords
 from services.scoring.pipeline import ScoredBatch, ScoringPipeline
 from services.stream.batch_consumer import BatchResult, Retriable
 from services.stream.delivery import DeliveryTracker, TrackedProducer
@@ -112,19 +114,52 @@ class ScorerHandler:
             scored = self.pipeline.score(transactions, sent=ahead)
             # Encoded once: the same bytes are recorded and produced.
             payloads = [encode(decision) for decision in scored.decisions]
-            settled, earlier = self.records.settle_encoded(scored.decisions, payloads)
+            records = self.records.send(scored.decisions, payloads)
         except StoreUnavailableError as exc:
             if self.degraded == "retry" or len(self.backlog) + len(batch) > self.backlog_limit:
                 raise Retriable(str(exc)) from exc
             log.warning("features unavailable, deciding %d by rules only: %s", len(batch), exc)
             scored = self.pipeline.score_degraded(transactions)
-            settled, earlier = [(d, encode(d)) for d in scored.decisions], 0
             self.backlog.extend(zip(transactions, scored.decisions, strict=True))
             metrics.DEGRADED_BATCHES.inc()
-        self._emit(settled)
-        self._observe(scored, settled, earlier, len(batch))
-        self.last_batch = scored
+            self._settled(scored, [(d, encode(d)) for d in scored.decisions], 0, len(batch))
+            return BatchResult()
+        # The records are written while the loop handles the next batch (if it has
+        # one in hand); ``finish`` then reads the answer and produces.
+        return BatchResult(finish=lambda: self._finish(scored, records, transactions))
+
+    def _finish(
+        self, scored: ScoredBatch, records: SentRecords, transactions: Sequence[Transaction]
+    ) -> BatchResult:
+        """Read the decision records' answer and produce what it says (first decision wins)."""
+        try:
+            settled, earlier = self.records.receive(records)
+        except StoreUnavailableError as exc:
+            if self.degraded == "retry" or len(self.backlog) + len(scored.decisions) > (
+                self.backlog_limit
+            ):
+                raise Retriable(str(exc)) from exc  # called again: receive() resends
+            # rules-only: these decisions were made on real features; they go out now and
+            # are recorded with the backlog (their features were counted, and the
+            # backlog's recount is deduplicated on transaction id).
+            log.warning(
+                "decision records unavailable, %d recorded later: %s", len(transactions), exc
+            )
+            self.backlog.extend(zip(transactions, scored.decisions, strict=True))
+            settled, earlier = list(zip(scored.decisions, records.payloads, strict=True)), 0
+        self._settled(scored, settled, earlier, len(transactions))
         return BatchResult()
+
+    def _settled(
+        self,
+        scored: ScoredBatch,
+        settled: list[tuple[Decision, bytes]],
+        earlier: int,
+        size: int,
+    ) -> None:
+        self._emit(settled)
+        self._observe(scored, settled, earlier, size)
+        self.last_batch = scored
 
     def _drain_backlog(self) -> None:
         """Count the transactions decided while Redis was down, and record their decisions."""

@@ -27,7 +27,10 @@ once (what the client already fetched, no waiting) and hands it to
 batch's features while this one is scored. Only when the current batch's own
 calls went out first: the store applies batches in the order they are sent.
 The next batch is handled right after; if the loop stops first it was
-neither handled nor committed, and is redelivered. Offsets are
+neither handled nor committed, and is redelivered. A handler that returns a
+``finish`` (the scorer: read its decision records' answer and produce) has it
+called after that next batch is handled, so the two overlap; outputs,
+deliveries and commits stay in batch order. Offsets are
 only committed for partitions the consumer still holds, so a batch taken just
 before a revocation never moves the new owner's offset back.
 """
@@ -62,9 +65,18 @@ class Retriable(Exception):  # noqa: N818 - it names the policy, not a failure k
 
 @dataclass
 class BatchResult:
-    """What a handler reports: records it refused (they go to the dead-letter topic)."""
+    """What a handler reports: records it refused (they go to the dead-letter topic).
+
+    ``finish``, when set, produces the batch's outputs: the handler has done its
+    work and sent what it waits on (the scorer: its decision records to Redis),
+    and ``finish`` reads the answers and produces. With the next batch already
+    in hand the loop calls it after handling that next batch, so the two
+    overlap; otherwise at once. It may raise ``Retriable`` (then it is called
+    again, with backoff) and returns the batch's final result.
+    """
 
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    finish: Callable[[], BatchResult] | None = None
 
 
 @dataclass
@@ -73,6 +85,8 @@ class LoopStats:
     messages: int = 0
     dead_letters: int = 0
     retries: int = 0
+    #: Batches whose ``finish`` ran after the next batch was handled.
+    finished_late: int = 0
 
 
 class MicroBatchConsumer(Generic[T]):
@@ -113,6 +127,8 @@ class MicroBatchConsumer(Generic[T]):
         self._pending: deque[tuple[dict[tuple[str, int], int], BatchDeliveries]] = deque()
         # The next batch, taken and prefetched before the current one was handled.
         self._ahead: _Decoded[T] | None = None
+        # A handled batch whose ``finish`` waits until the batch after it is handled.
+        self._unfinished: tuple[_Decoded[T], BatchResult] | None = None
         self._held: set[tuple[str, int]] = set()  # partitions assigned to this consumer
 
     def run(
@@ -179,6 +195,10 @@ class MicroBatchConsumer(Generic[T]):
         return lags
 
     def close(self) -> None:
+        try:
+            self._finish_unfinished()
+        except KafkaError as exc:
+            log.warning("a handled batch not finished on close (will be redelivered): %s", exc)
         remaining = self.producer.flush(10)
         if self._pending and not remaining:
             try:
@@ -226,12 +246,34 @@ class MicroBatchConsumer(Generic[T]):
             log.exception("prefetch failed; the batch is handled without it")
 
     def _process(self, batch: _Decoded[T]) -> None:
-        messages, good, letters = batch.messages, batch.good, batch.letters
+        good = batch.good
+        result = self._retrying(lambda: self.handle(good) if good else BatchResult())
+        self.stats.batches += 1
+        self.stats.messages += len(batch.messages)
+        # The batch before this one (if its finish waited) produces first: outputs
+        # and commits stay in batch order.
+        self._finish_unfinished()
+        if result.finish is not None and self._ahead is not None and self._tracked:
+            self._unfinished = (batch, result)  # finished after the next batch is handled
+            self.stats.finished_late += 1
+            return
+        self._complete(batch, result)
+
+    @property
+    def _tracked(self) -> bool:
+        return isinstance(self.producer, TrackedProducer) and self.in_flight > 1
+
+    def _finish_unfinished(self) -> None:
+        if self._unfinished is not None:
+            batch, result = self._unfinished
+            self._unfinished = None
+            self._complete(batch, result)
+
+    def _retrying(self, work: Callable[[], BatchResult]) -> BatchResult:
         attempt = 0
         while True:
             try:
-                result = self.handle(good) if good else BatchResult()
-                break
+                return work()
             except Retriable as exc:
                 attempt += 1
                 self.stats.retries += 1
@@ -241,16 +283,22 @@ class MicroBatchConsumer(Generic[T]):
                     # Asked to stop while the dependency is down: leave the batch
                     # uncommitted; the next owner of these partitions redoes it.
                     raise KafkaError(f"stopped with an unprocessed batch: {exc}") from exc
+
+    def _complete(self, batch: _Decoded[T], result: BatchResult) -> None:
+        """Finish the batch's outputs, send its dead letters, then deliver and commit."""
+        messages, letters = batch.messages, batch.letters
+        finish = result.finish
+        if finish is not None:
+            done = self._retrying(finish)
+            result = BatchResult([*result.dead_letters, *done.dead_letters])
         for letter in (*letters, *result.dead_letters):
             self.dead_letters.send(letter)
-        if isinstance(self.producer, TrackedProducer) and self.in_flight > 1:
+        if self._tracked and isinstance(self.producer, TrackedProducer):
             self._pending.append((_last_offsets(messages), self.producer.next_batch()))
             self.producer.poll(0)  # serve delivery reports that have arrived
             self._commit_delivered(wait=len(self._pending) >= self.in_flight, sync=False)
         else:
             self._deliver_then_commit(messages)
-        self.stats.batches += 1
-        self.stats.messages += len(messages)
         self.stats.dead_letters += len(letters) + len(result.dead_letters)
 
     def _deliver_then_commit(self, messages: list[Message]) -> None:
@@ -291,6 +339,10 @@ class MicroBatchConsumer(Generic[T]):
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # The next owner starts from the committed offsets: hand over all we can.
+        try:
+            self._finish_unfinished()
+        except KafkaError as exc:
+            log.warning("a handled batch not finished before revocation: %s", exc)
         if self._pending:
             try:
                 self._commit_delivered(wait=True, sync=True)

@@ -1,8 +1,10 @@
-"""A backlog: the scorer sends the next batch's features before it finishes the current one.
+"""A backlog: the scorer sends the next batch's features before it finishes the current one,
+and produces a batch's decisions after the next batch is scored.
 
 The look-ahead must change nothing that the stream can see: every transaction
-decided once, each card's windows counted in order with no gap or repeat, and
-the group's committed offsets at the end of every partition.
+decided once, each card's windows counted in order with no gap or repeat, each
+card's decisions produced in order, and the group's committed offsets at the
+end of every partition.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ def test_a_backlog_is_scored_with_features_sent_ahead_and_nothing_changes(
     assert all(len(found) == 1 for found in by_tx.values()), "a transaction decided twice"
     assert not history_gaps([found[0] for found in by_tx.values()], stream)
     assert scorer.handler.prefetched > 0, "no batch was scored with features sent ahead"
+    assert scorer.stats is not None and scorer.stats.finished_late > 0, (
+        "no batch produced its decisions after the next one was scored"
+    )
+    # Produced in order: each card's decisions (one partition) come in its event order.
+    produced: dict[str, list[str]] = {}
+    for decision in decisions:
+        produced.setdefault(decision.card_id, []).append(decision.tx_id)
+    expected: dict[str, list[str]] = {}
+    for tx in sorted(stream, key=lambda t: t.event_time_ms):
+        expected.setdefault(tx.card_id, []).append(tx.tx_id)
+    assert produced == expected
 
     # Everything decided was committed (on close at the latest): a restart starts at the end.
     consumer = make_consumer(settings.kafka, "backlog")

@@ -71,3 +71,20 @@ def test_redis_unreachable_is_store_unavailable() -> None:
     records = DecisionRecords(client, "x", 60_000)
     with pytest.raises(StoreUnavailableError):
         records.settle([_decision("a")])
+
+
+def test_a_settle_sent_ahead_survives_a_flushed_script_cache(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    # send() and receive() are split (the scorer scores the next batch in
+    # between); a script cache Redis lost meanwhile is reloaded, nothing lost.
+    records = DecisionRecords(redis_client, settings.redis.key_prefix, 60_000)
+    first = [_decision("x"), _decision("y", "flag", 0.7)]
+    sent = records.send(first, [encode(d) for d in first])
+    assert records.receive(sent) == ([(d, encode(d)) for d in first], 0)
+    redis_client.script_flush()
+    again = [_decision("x", "block", 0.99), _decision("z")]
+    sent = records.send(again, [encode(d) for d in again])
+    settled, earlier = records.receive(sent)
+    assert earlier == 1
+    assert settled == [(first[0], encode(first[0])), (again[1], encode(again[1]))]
