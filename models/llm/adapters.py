@@ -29,6 +29,9 @@ class AdapterMeta(msgspec.Struct, kw_only=True):
     prompt_version: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    #: Token ids of the training answers (explain): its output vocabulary, see
+    #: ``models.llm.vocab``. Empty: every token may be written.
+    vocabulary: list[int] = msgspec.field(default_factory=list)
     #: Registry version once registered ("" for a local, unregistered adapter).
     version: str = ""
     created_at: str = ""

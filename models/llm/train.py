@@ -32,6 +32,7 @@ from models.llm.exceptions import BaseModelError
 from models.llm.prompts import PROMPT_VERSION
 from models.llm.scoring import answer_logprobs
 from models.llm.tokens import answer_ids, prompt_ids, right_padded
+from models.llm.vocab import answer_vocabulary
 
 __all__ = ["LoraSpec", "TrainReport", "TrainSpec", "pick_device", "train_adapter"]
 
@@ -156,6 +157,9 @@ def train_adapter(
             base_sha256=base_digest(),
             prompt_version=PROMPT_VERSION,
             params={**spec.as_params(), "examples": len(pairs), "device": device},
+            vocabulary=answer_vocabulary(tokenizer, (answer for _, answer in pairs))
+            if task == "explain"
+            else [],
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         ),
     )

@@ -90,6 +90,7 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
         dirs,
         max_new_tokens=llm.max_new_tokens,
         constrained=llm.constrained_decoding,
+        restrict_vocabulary=llm.restrict_vocabulary,
     )
 
 

@@ -139,3 +139,55 @@ def test_constrained_explanations_only_make_true_claims(llm_engine, llm_data):
     for facts, text in zip(cases, llm_engine.explain(cases, constrained=True), strict=True):
         # Generation is cut at TEST_MAX_NEW_TOKENS: the last word may be unfinished.
         assert CaseClaims(facts).admits_prefix(text), text
+
+
+# -- the explain adapter's output vocabulary -----------------------------------------
+
+
+def test_the_subset_head_gives_the_full_heads_logits_on_its_tokens(llm_engine):
+    from models.llm.vocab import SubsetHead
+
+    head = llm_engine.model.get_base_model().lm_head
+    hidden = torch.randn(2, 3, head.weight.shape[1], dtype=head.weight.dtype)
+    ids = [5, 17, 1000, 262_143]
+    with torch.inference_mode():
+        full, subset = head(hidden), SubsetHead(head.weight, ids)(hidden)
+    assert subset.shape == full.shape
+    torch.testing.assert_close(
+        subset[..., ids].float(), full[..., ids].float(), rtol=2e-2, atol=2e-2
+    )
+    others = torch.ones(full.shape[-1], dtype=torch.bool)
+    others[ids] = False
+    assert torch.isneginf(subset[..., others]).all()
+
+
+def test_explanations_are_written_from_the_adapter_vocabulary_and_the_prompt(
+    llm_engine, llm_data, tiny_adapters
+):
+    from models.llm.adapters import read_meta
+    from models.llm.prompts import explain_prompt
+    from models.llm.vocab import answer_vocabulary
+    from services.llm_worker.training import training_pairs
+
+    # The trainer stored the token ids of its answers; the engine loaded them.
+    pairs = training_pairs("explain", llm_data, 3)
+    stored = read_meta(tiny_adapters["explain"]).vocabulary
+    assert stored == answer_vocabulary(llm_engine.tokenizer, (a for _, a in pairs))
+    assert llm_engine.explain_vocabulary == frozenset(stored)
+    assert read_meta(tiny_adapters["analyse"]).vocabulary == []
+
+    tokenizer = llm_engine.tokenizer
+    facts = llm_data.explain_test[0]
+    encoded = tokenizer([explain_prompt(facts)], return_tensors="pt")
+    llm_engine.explain([facts])  # the explain adapter is merged
+    with torch.inference_mode(), llm_engine._explain_head(encoded["input_ids"]):
+        output = llm_engine.model.generate(
+            **encoded, max_new_tokens=TEST_MAX_NEW_TOKENS, do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )  # fmt: skip
+    written = set(output[0, encoded["input_ids"].shape[1] :].tolist())
+    allowed = set(stored) | set(encoded["input_ids"].flatten().tolist()) | {tokenizer.eos_token_id}
+    allowed |= set(tokenizer("\n", add_special_tokens=False)["input_ids"])
+    assert written and written <= allowed
+    # The full output layer is back afterwards.
+    assert isinstance(llm_engine.model.get_base_model().lm_head, torch.nn.Linear)
