@@ -168,19 +168,26 @@ class LlmEngine:
         *,
         max_new_tokens: int | None = None,
         constrained: bool | None = None,
+        restricted: bool | None = None,
     ) -> list[str]:
         """One explanation per case (greedy; bounded; one paragraph).
 
         ``constrained`` (default: the engine's setting) restricts each step to
-        tokens that keep the explanation true to its case (``CitationConstraint``).
+        tokens that keep the explanation true to its case (``CitationConstraint``);
+        ``restricted`` (default: whether the adapter has a vocabulary) computes the
+        output layer only for the adapter's vocabulary and the prompt's tokens.
+        Both never apply to the base model alone.
         """
         self._use("explain")
         constrain = self.constrained if constrained is None else constrained
+        restrict = bool(self.explain_vocabulary) if restricted is None else restricted
+        prompts = [explain_prompt(facts) for facts in cases]
         return self.generate(
-            [explain_prompt(facts) for facts in cases],
+            prompts,
             max_new_tokens=max_new_tokens or self.max_new_tokens,
             stop_at_paragraph=True,
             cases=cases if constrain else None,
+            vocabulary=self.explain_vocabulary if restrict and not self._base_only else None,
         )
 
     def generate(
@@ -190,11 +197,14 @@ class LlmEngine:
         max_new_tokens: int,
         stop_at_paragraph: bool,
         cases: Sequence[CaseFacts] | None = None,
+        vocabulary: frozenset[int] | None = None,
     ) -> list[str]:
         """Greedy continuations of ``prompts`` with whatever adapter is active.
 
         With ``cases`` (one per prompt) the continuations are explanations held
-        to their case's facts token by token (``models.llm.constrained``).
+        to their case's facts token by token (``models.llm.constrained``); with a
+        ``vocabulary`` they are written from it and the prompts' tokens only
+        (``models.llm.vocab``).
         """
         if not prompts:
             return []
@@ -218,8 +228,8 @@ class LlmEngine:
             )
             options["logits_processor"] = LogitsProcessorList([constraint])
         head: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-        if cases is not None and self.explain_vocabulary and not self._base_only:
-            head = self._explain_head(encoded["input_ids"])
+        if vocabulary:
+            head = self._restricted_head(vocabulary, encoded["input_ids"])
         try:
             with torch.inference_mode(), head:
                 output = self.model.generate(**encoded, **options)
@@ -235,12 +245,14 @@ class LlmEngine:
         return [text.strip() for text in texts]
 
     @contextlib.contextmanager
-    def _explain_head(self, prompt_ids: torch.Tensor) -> Iterator[None]:
-        """Inside the block the output layer scores only what an explanation is written
-        with: the adapter's answer vocabulary, the prompts' own tokens, the stops."""
+    def _restricted_head(
+        self, vocabulary: frozenset[int], prompt_ids: torch.Tensor
+    ) -> Iterator[None]:
+        """Inside the block the output layer scores only ``vocabulary``, the prompts'
+        own tokens and the stops."""
         base = self.model.get_base_model()
         full = base.lm_head
-        ids = self.explain_vocabulary.union(prompt_ids.flatten().tolist(), self._paragraph_end)
+        ids = vocabulary.union(prompt_ids.flatten().tolist(), self._paragraph_end)
         base.lm_head = SubsetHead(full.weight, ids)
         try:
             yield

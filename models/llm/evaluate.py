@@ -100,22 +100,23 @@ def evaluate_explain(
     use_adapter: bool = True,
     batch_size: int = 4,
     constrained: bool | None = None,
+    restricted: bool | None = None,
 ) -> ExplainMetrics:
     """Generate an explanation per case and score faithfulness, format and length.
 
-    ``constrained`` picks the decoding (default: the engine's setting): under the
-    citation constraint, or free greedy decoding, which shows what the model
-    itself has learnt.
+    ``constrained`` and ``restricted`` pick the decoding (default: the engine's
+    settings, as the worker decodes); both False is free greedy decoding over
+    the whole vocabulary, which shows what the model itself has learnt.
     """
     texts: list[str] = []
     started = time.perf_counter()
     for start in range(0, len(cases), batch_size):
         chunk = cases[start : start + batch_size]
         if use_adapter:
-            texts += engine.explain(chunk, constrained=constrained)
+            texts += engine.explain(chunk, constrained=constrained, restricted=restricted)
         else:
             with engine.base_only():
-                texts += engine.explain(chunk, constrained=constrained)
+                texts += engine.explain(chunk, constrained=constrained, restricted=restricted)
     seconds = time.perf_counter() - started
     faithful = formatted = 0
     failures: list[tuple[str, list[str]]] = []

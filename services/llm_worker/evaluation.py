@@ -59,7 +59,9 @@ def run_evaluation(
     explain = {"adapter": evaluate_explain(engine, held_cases, constrained=True)}
     refused = engine.refused_tokens
     if with_free:
-        explain["adapter, free decoding"] = evaluate_explain(engine, held_cases, constrained=False)
+        explain["adapter, free decoding"] = evaluate_explain(
+            engine, held_cases, constrained=False, restricted=False
+        )
     analyse = {"adapter": evaluate_analyse(engine, held_messages)}
     if with_base:
         explain["base"] = evaluate_explain(engine, held_cases, use_adapter=False, constrained=True)

@@ -188,6 +188,6 @@ def _evaluate(
         cases = data.explain_test[: plan.eval_cases]
         # As the worker decodes (constrained), and what the adapter writes on its own.
         metrics = evaluate_explain(engine, cases, constrained=True).as_metrics("")
-        free = evaluate_explain(engine, cases, constrained=False)
+        free = evaluate_explain(engine, cases, constrained=False, restricted=False)
         return {**metrics, "free_faithful": free.faithful, "free_format_ok": free.format_ok}
     return evaluate_analyse(engine, data.analyse_test).as_metrics("")

@@ -253,15 +253,16 @@ class MicroBatchConsumer(Generic[T]):
         # The batch before this one (if its finish waited) produces first: outputs
         # and commits stay in batch order.
         self._finish_unfinished()
-        if result.finish is not None and self._ahead is not None and self._tracked:
+        if result.finish is not None and self._ahead is not None and self._tracked() is not None:
             self._unfinished = (batch, result)  # finished after the next batch is handled
             self.stats.finished_late += 1
             return
         self._complete(batch, result)
 
-    @property
-    def _tracked(self) -> bool:
-        return isinstance(self.producer, TrackedProducer) and self.in_flight > 1
+    def _tracked(self) -> TrackedProducer | None:
+        """The producer when batches are committed in flight (counted per batch), else None."""
+        producer = self.producer
+        return producer if isinstance(producer, TrackedProducer) and self.in_flight > 1 else None
 
     def _finish_unfinished(self) -> None:
         if self._unfinished is not None:
@@ -293,9 +294,10 @@ class MicroBatchConsumer(Generic[T]):
             result = BatchResult([*result.dead_letters, *done.dead_letters])
         for letter in (*letters, *result.dead_letters):
             self.dead_letters.send(letter)
-        if self._tracked and isinstance(self.producer, TrackedProducer):
-            self._pending.append((_last_offsets(messages), self.producer.next_batch()))
-            self.producer.poll(0)  # serve delivery reports that have arrived
+        tracked = self._tracked()
+        if tracked is not None:
+            self._pending.append((_last_offsets(messages), tracked.next_batch()))
+            tracked.poll(0)  # serve delivery reports that have arrived
             self._commit_delivered(wait=len(self._pending) >= self.in_flight, sync=False)
         else:
             self._deliver_then_commit(messages)

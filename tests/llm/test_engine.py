@@ -180,7 +180,10 @@ def test_explanations_are_written_from_the_adapter_vocabulary_and_the_prompt(
     facts = llm_data.explain_test[0]
     encoded = tokenizer([explain_prompt(facts)], return_tensors="pt")
     llm_engine.explain([facts])  # the explain adapter is merged
-    with torch.inference_mode(), llm_engine._explain_head(encoded["input_ids"]):
+    with (
+        torch.inference_mode(),
+        llm_engine._restricted_head(llm_engine.explain_vocabulary, encoded["input_ids"]),
+    ):
         output = llm_engine.model.generate(
             **encoded, max_new_tokens=TEST_MAX_NEW_TOKENS, do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
