@@ -44,13 +44,25 @@ local groups = plan.groups
 local NARGS, NKEYS = plan.nargs, plan.nkeys
 local floor = math.floor
 local pack, unpack_mp = cmsgpack.pack, cmsgpack.unpack
+-- Globals are table lookups on every use; these are read per item.
+local call, KEYS = redis.call, KEYS
 
+-- Expiries as text once per call: Redis formats a number argument (printf)
+-- on every command that gets one.
+local DEDUP_PX = tostring(plan.dedup_ttl)
 for _, g in ipairs(groups) do
+  g.px = tostring(g.ttl + g.slack)
   for _, op in ipairs(g.hs) do
     if op.k == 'W' or op.k == 'R' then op.nw = #op.ns end
   end
-  for i, z in ipairs(g.zs) do z.fx = '~' .. i end
+  for i, z in ipairs(g.zs) do z.fx = '~' .. i; z.px = tostring(z.ttl + z.slack) end
 end
+
+-- The reply of the item being applied and its length. Appends go through the
+-- counter: Lua 5.1's length operator searches the table on every use.
+local res, rn = {}, 0
+
+-- Hot loops are numeric `for`s: ipairs calls its iterator function per step.
 
 -- Windows --------------------------------------------------------------------
 local function window_new(op, b)
@@ -68,13 +80,16 @@ local function store_older(ws, older)
   if #older == 0 then ws[5] = '' else ws[5] = pack(older) end
 end
 
--- Count and sum of the older buckets k with lo < k <= hi.
+-- Count and sum of the older buckets k with lo < k <= hi. The list ascends and
+-- the range asked for is near its newest end (the buckets that leave a short
+-- window as the head moves), so the scan starts there: a merchant with 288
+-- occupied buckets costs the dozen of its last hour, not all 288.
 local function bucket_sums(older, lo, hi)
   local c, s = 0, 0
-  for x = 1, #older, 4 do
+  for x = #older - 3, 1, -4 do
     local k = older[x]
-    if k > hi then break end
-    if k > lo then c = c + older[x + 1]; s = s + older[x + 2] end
+    if k <= lo then break end
+    if k <= hi then c = c + older[x + 1]; s = s + older[x + 2] end
   end
   return c, s
 end
@@ -111,9 +126,10 @@ local function advance(ws, op, b)
   end
   if x > 1 then
     ws[5 + 2 * nw] = ws[5 + 2 * nw] - gc; ws[6 + 2 * nw] = ws[6 + 2 * nw] - gs
-    local rest = {}
-    for y = x, size do rest[#rest + 1] = older[y] end
-    older = rest
+    -- Shift the kept buckets down in place (no new table, no length searches).
+    local j = 0
+    for y = x, size do j = j + 1; older[j] = older[y] end
+    for y = j + 1, size do older[y] = nil end
     if op.mx == 1 and gmax >= ws[6] then
       local M = 0
       for y = 4, #older, 4 do if older[y] > M then M = older[y] end end
@@ -139,7 +155,7 @@ local function count_late(ws, b, value, dcount)
   store_older(ws, older)
 end
 
-local function window_update(ws, op, t, value, dcount, res)
+local function window_update(ws, op, t, value, dcount)
   local b = floor(t / op.B)
   local N, ns, nw = op.N, op.ns, op.nw
   if ws == nil or b - ws[1] >= N then
@@ -165,24 +181,24 @@ local function window_update(ws, op, t, value, dcount, res)
       end
     end
   end
-  for i = 7, 6 + 2 * nw do res[#res + 1] = ws[i] end
-  if op.mx == 1 then res[#res + 1] = ws[6] end
+  for i = 7, 6 + 2 * nw do rn = rn + 1; res[rn] = ws[i] end
+  if op.mx == 1 then rn = rn + 1; res[rn] = ws[6] end
   return ws
 end
 
-local function window_zeros(op, res)
-  for _ = 1, 2 * #op.ns do res[#res + 1] = 0 end
-  if op.mx == 1 then res[#res + 1] = 0 end
+local function window_zeros(op)
+  for _ = 1, 2 * #op.ns do rn = rn + 1; res[rn] = 0 end
+  if op.mx == 1 then rn = rn + 1; res[rn] = 0 end
 end
 
 -- Read-only: the windows as they stood at time t, to the bucket (labels known
 -- by the end of t's bucket count).
-local function window_read_at(ws, op, t, res)
-  if ws == nil then window_zeros(op, res); return end
+local function window_read_at(ws, op, t)
+  if ws == nil then window_zeros(op); return end
   local b = floor(t / op.B)
   local h = ws[1]
   local older = nil
-  for w, n in ipairs(op.ns) do
+  for w = 1, #op.ns do local n = op.ns[w]
     local c, s = ws[5 + 2 * w], ws[6 + 2 * w]
     if b > h and b - h >= n then
       c, s = 0, 0
@@ -196,16 +212,16 @@ local function window_read_at(ws, op, t, res)
       local gc, gs = bucket_sums(older, h - n, b - n)
       c = c - gc; s = s - gs
     end
-    res[#res + 1] = c; res[#res + 1] = s
+    rn = rn + 1; res[rn] = c; rn = rn + 1; res[rn] = s
   end
 end
 
 -- Last event and hour profile ---------------------------------------------
 -- {previous time, previous located time, its lat, its lon, first seen, count}
 -- (-1 / '' when unknown): exactly the values the reply carries.
-local function last_event(ls, t, lat, lon, res)
+local function last_event(ls, t, lat, lon)
   if ls == nil then ls = {-1, -1, '', '', -1, 0} end
-  for i = 1, 6 do res[#res + 1] = ls[i] end
+  for i = 1, 6 do rn = rn + 1; res[rn] = ls[i] end
   ls[6] = ls[6] + 1
   if ls[1] == -1 or t >= ls[1] then ls[1] = t end
   if lat ~= '' and (ls[2] == -1 or t >= ls[2]) then ls[2] = t; ls[3] = lat; ls[4] = lon end
@@ -215,14 +231,14 @@ end
 
 -- 24 counts (hour h at index h + 1) and the total at 25: the events in the
 -- neighbouring hours and in total, before this one.
-local function hour_profile(hp, hour, res)
+local function hour_profile(hp, hour)
   if hp == nil then
     hp = {}
     for i = 1, 25 do hp[i] = 0 end
   end
   local i = hour + 1
-  res[#res + 1] = hp[(hour + 23) % 24 + 1] + hp[i] + hp[(hour + 1) % 24 + 1]
-  res[#res + 1] = hp[25]
+  rn = rn + 1; res[rn] = hp[(hour + 23) % 24 + 1] + hp[i] + hp[(hour + 1) % 24 + 1]
+  rn = rn + 1; res[rn] = hp[25]
   hp[i] = hp[i] + 1; hp[25] = hp[25] + 1
   return hp
 end
@@ -241,7 +257,7 @@ end
 -- A small set inside the record: {member, last seen, member, last seen, ...}.
 -- Same semantics as a sorted set under ZADD GT with the lowest (time, member)
 -- evicted above the cap: a member evicted and seen again reads as new.
-local function record_set(ds, op, t, member, res)
+local function record_set(ds, op, t, member)
   if ds == nil then ds = {} end
   local size, found = #ds, nil
   for x = 1, size, 2 do
@@ -263,52 +279,52 @@ local function record_set(ds, op, t, member, res)
       table.remove(ds, low); table.remove(ds, low)
     end
   end
-  res[#res + 1] = added
-  for _, w in ipairs(op.ws) do
+  rn = rn + 1; res[rn] = added
+  for wx = 1, #op.ws do local w = op.ws[wx]
     local lo, n = t - w, 0
     for x = 2, #ds, 2 do if ds[x] > lo then n = n + 1 end end
-    res[#res + 1] = n
+    rn = rn + 1; res[rn] = n
   end
   return ds
 end
 
 -- A large distinct set: a sorted set member -> last time seen, capped at z.cap.
 -- Returns true when its expiry was pushed back.
-local function distinct(key, z, t, A, a, member, marked, res)
-  local added = redis.call('ZADD', key, 'GT', t, member)
+local function distinct(key, z, t, A, a, member, marked)
+  local added = call('ZADD', key, 'GT', t, member)
   local size = 0
   if added == 1 then
-    size = redis.call('ZCARD', key)
-    if size > z.cap then redis.call('ZREMRANGEBYRANK', key, 0, size - z.cap - 1) end
+    size = call('ZCARD', key)
+    if size > z.cap then call('ZREMRANGEBYRANK', key, 0, size - z.cap - 1) end
   end
-  res[#res + 1] = added
-  for _, wi in ipairs(z.wi) do
-    res[#res + 1] = redis.call('ZCOUNT', key, A[a + wi - 1], '+inf')
+  rn = rn + 1; res[rn] = added
+  for wj = 1, #z.wi do local wi = z.wi[wj]
+    rn = rn + 1; res[rn] = call('ZCOUNT', key, A[a + wi - 1], '+inf')
   end
   -- A new key (its first member) needs an expiry at once; otherwise push the
   -- expiry back every 1/16 of it, with that much slack on top.
   if size == 1 or marked == nil or t - marked >= z.slack then
-    redis.call('PEXPIRE', key, z.ttl + z.slack)
+    call('PEXPIRE', key, z.px)
     return true
   end
   return false
 end
 
-local function group_zeros(g, res)
-  for _, op in ipairs(g.hs) do
+local function group_zeros(g)
+  for oi = 1, #g.hs do local op = g.hs[oi]
     if op.k == 'L' then
-      res[#res + 1] = -1; res[#res + 1] = -1; res[#res + 1] = ''; res[#res + 1] = ''
-      res[#res + 1] = -1; res[#res + 1] = 0
+      rn = rn + 1; res[rn] = -1; rn = rn + 1; res[rn] = -1; rn = rn + 1; res[rn] = ''; rn = rn + 1; res[rn] = ''
+      rn = rn + 1; res[rn] = -1; rn = rn + 1; res[rn] = 0
     elseif op.k == 'H' then
-      res[#res + 1] = 0; res[#res + 1] = 0
+      rn = rn + 1; res[rn] = 0; rn = rn + 1; res[rn] = 0
     elseif op.k == 'S' then
-      for _ = 0, #op.ws do res[#res + 1] = 0 end
+      for _ = 0, #op.ws do rn = rn + 1; res[rn] = 0 end
     else
-      window_zeros(op, res)
+      window_zeros(op)
     end
   end
-  for _, z in ipairs(g.zs) do
-    for _ = 0, #z.wi do res[#res + 1] = 0 end
+  for zi = 1, #g.zs do local z = g.zs[zi]
+    for _ = 0, #z.wi do rn = rn + 1; res[rn] = 0 end
   end
 end
 
@@ -320,39 +336,40 @@ end
 local records, touched, expiry = {}, {}, {}
 
 -- One entity of one item: its record (read once per call), the states in order.
-local function run_group(g, ekey, k0, A, a, t, value, dcount, hour, lat, lon, res)
+local function run_group(g, ekey, k0, A, a, t, value, dcount, hour, lat, lon)
   local e = records[ekey]
   if e == nil then
-    local raw = redis.call('GET', ekey)
+    local raw = call('GET', ekey)
     e = raw and unpack_mp(raw) or {}
     records[ekey] = e
     touched[#touched + 1] = ekey
-    expiry[ekey] = g.ttl + g.slack
+    expiry[ekey] = g.px
   end
-  for _, op in ipairs(g.hs) do
+  local hs, zs = g.hs, g.zs
+  for oi = 1, #hs do local op = hs[oi]
     local tag, kind = op.t, op.k
     if kind == 'W' then
-      e[tag] = window_update(e[tag], op, t, value, dcount, res)
+      e[tag] = window_update(e[tag], op, t, value, dcount)
     elseif kind == 'R' then
-      window_read_at(e[tag], op, t, res)
+      window_read_at(e[tag], op, t)
     elseif kind == 'S' then
       local member = A[a + op.m - 1]
       if member == '' then
-        for _ = 0, #op.ws do res[#res + 1] = 0 end
+        for _ = 0, #op.ws do rn = rn + 1; res[rn] = 0 end
       else
-        e[tag] = record_set(e[tag], op, t, member, res)
+        e[tag] = record_set(e[tag], op, t, member)
       end
     elseif kind == 'L' then
-      e[tag] = last_event(e[tag], t, lat, lon, res)
+      e[tag] = last_event(e[tag], t, lat, lon)
     else
-      e[tag] = hour_profile(e[tag], hour, res)
+      e[tag] = hour_profile(e[tag], hour)
     end
   end
-  for zi, z in ipairs(g.zs) do
+  for zi = 1, #zs do local z = zs[zi]
     local zkey, member = KEYS[k0 + zi], A[a + z.m - 1]
     if zkey == '' or member == '' then
-      for _ = 0, #z.wi do res[#res + 1] = 0 end
-    elseif distinct(zkey, z, t, A, a, member, e[z.fx], res) then
+      for _ = 0, #z.wi do rn = rn + 1; res[rn] = 0 end
+    elseif distinct(zkey, z, t, A, a, member, e[z.fx]) then
       e[z.fx] = t
     end
   end
@@ -365,28 +382,28 @@ for it = 0, items - 1 do
   local kb = it * NKEYS
   local a = 1 + it * NARGS
   local dedup_key = KEYS[kb + 1]
-  local stored = redis.call('GET', dedup_key)
+  local stored = call('GET', dedup_key)
   if stored then
-    lines[#lines + 1] = '1' .. stored
+    lines[it + 1] = '1' .. stored
   else
     local t, value, dcount, hour, lat, lon = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
-    local res = {}
+    res, rn = {}, 0
     local k = kb + 2
-    for _, g in ipairs(groups) do
+    for gi = 1, #groups do local g = groups[gi]
       local ekey = KEYS[k]
       if ekey == '' then
-        group_zeros(g, res)
+        group_zeros(g)
       else
-        run_group(g, ekey, k, A, a, t, value, dcount, hour, lat, lon, res)
+        run_group(g, ekey, k, A, a, t, value, dcount, hour, lat, lon)
       end
       k = k + 1 + #g.zs
     end
     local packed = pack(res)
-    redis.call('SET', dedup_key, packed, 'PX', plan.dedup_ttl)
-    lines[#lines + 1] = '0' .. packed
+    call('SET', dedup_key, packed, 'PX', DEDUP_PX)
+    lines[it + 1] = '0' .. packed
   end
 end
-for _, ekey in ipairs(touched) do
-  redis.call('SET', ekey, pack(records[ekey]), 'PX', expiry[ekey])
+for ti = 1, #touched do local ekey = touched[ti]
+  call('SET', ekey, pack(records[ekey]), 'PX', expiry[ekey])
 end
 return lines
