@@ -10,6 +10,12 @@ at all, in one network round trip. Redis errors are translated here into
 ``StoreUnavailableError`` (connection, timeout, loading) or
 ``StoreProtocolError`` (a script error: a bug, never user data).
 
+Calls go out on one connection of their own and their replies are read in
+the order they were sent (``submit``). Other callers whose calls must be
+answered in that same order send them there too (``submit_call``): the
+scorer's decision records of a batch, sent after the next batch's feature call
+on a connection of their own, would wait behind that whole call in Redis.
+
 On Redis Cluster a Lua script may only touch keys of one slot; this backend
 targets a single Redis (or one shard per scorer with client-side routing by
 card). Keys already carry entity hash tags so the layout is cluster-ready.
@@ -18,9 +24,9 @@ card). Keys already carry entity hash tags so the layout is cluster-ready.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import redis
@@ -31,7 +37,9 @@ from feature_store.exceptions import FeatureStoreError, StoreProtocolError, Stor
 from feature_store.online.base import Reply
 from feature_store.plan import Arg, CompiledPlan, PlannedItem
 
-__all__ = ["PendingReplies", "RedisOnlineStore", "RedisOnlineStoreConfig"]
+__all__ = ["PendingCall", "RedisOnlineStore", "RedisOnlineStoreConfig", "evalsha_command"]
+
+T = TypeVar("T")
 
 
 class RedisOnlineStoreConfig(BaseModel):
@@ -62,7 +70,7 @@ class RedisOnlineStore:
         self._client: redis.Redis | None = None
         self._script: Any = None
         self._stream: Connection | None = None  # the connection ``submit`` uses
-        self._unread: deque[PendingReplies] = deque()
+        self._unread: deque[PendingCall[Any]] = deque()
 
     def setup(self) -> None:
         password = self.config.password.get_secret_value() if self.config.password else None
@@ -113,20 +121,35 @@ class RedisOnlineStore:
             raise self._unavailable(exc) from exc
         return _decode_replies(raw, plan, len(items))
 
-    def submit(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> PendingReplies:
+    def submit(self, plan: CompiledPlan, items: Sequence[PlannedItem]) -> PendingCall[list[Reply]]:
         """Send ``apply``'s call without waiting; ``result()`` on the answer waits."""
-        pending = PendingReplies(self, plan, items)
+        count = len(items)
         if not items:
-            pending.replies, pending.settled = [], True
-            return pending
+            return PendingCall.ready(self, [])
         keys, args = _call_arguments(plan, items)
+        _ = self.client  # connect lazily (the script's sha is known from here)
+        return self.submit_call(
+            evalsha_command(self._script.sha, keys, args),
+            decode=lambda raw: _decode_replies(raw, plan, count),
+            redo=lambda: self.apply_blocking(plan, items),
+        )
+
+    def submit_call(
+        self, command: bytes, *, decode: Callable[[Any], T], redo: Callable[[], T]
+    ) -> PendingCall[T]:
+        """Send a packed command on the feature calls' connection, answered in order with them.
+
+        ``decode`` turns the raw reply into the answer (a ``StoreProtocolError``
+        when it cannot); ``redo`` gets the answer the blocking way when Redis
+        lost the script the command calls (nothing of it ran). Errors are
+        translated as for feature calls.
+        """
+        pending: PendingCall[T] = PendingCall(self, decode, redo)
         try:
             if self._stream is None:
                 self._script_load()
                 self._stream = self.client.connection_pool.get_connection()
-            self._stream.send_packed_command(  # type: ignore[no-untyped-call]
-                [_evalsha_command(self._script.sha, keys, args)]
-            )
+            self._stream.send_packed_command([command])  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
             error = self._unavailable(exc)
             self._drop_stream(error)
@@ -134,7 +157,7 @@ class RedisOnlineStore:
         self._unread.append(pending)
         return pending
 
-    def collect(self, pending: PendingReplies) -> None:
+    def collect(self, pending: PendingCall[Any]) -> None:
         """Read replies off the stream, oldest first, until ``pending`` has its own."""
         while not pending.settled:
             head = self._unread.popleft()
@@ -155,7 +178,7 @@ class RedisOnlineStore:
                 self._drop_stream(head.error)
                 continue
             try:
-                head.replies = _decode_replies(raw, head.plan, len(head.items))
+                head.value = head.decode(raw)
             except StoreProtocolError as exc:
                 head.error = exc
 
@@ -178,31 +201,39 @@ class RedisOnlineStore:
         return StoreUnavailableError(f"Redis at {self.config.url}: {exc}", backend="redis")
 
 
-class PendingReplies:
-    """The answer to one ``submit``: ``result()`` waits for it (and for older ones)."""
+class PendingCall(Generic[T]):
+    """The answer to one ``submit`` / ``submit_call``: ``result()`` waits for it
+    (and reads the older ones' replies on the way)."""
 
     def __init__(
-        self, store: RedisOnlineStore, plan: CompiledPlan, items: Sequence[PlannedItem]
+        self, store: RedisOnlineStore, decode: Callable[[Any], T], redo: Callable[[], T]
     ) -> None:
         self.store = store
-        self.plan = plan
-        self.items = items
-        self.replies: list[Reply] | None = None
+        self.decode = decode
+        self.redo = redo
+        self.value: T | None = None
         self.error: FeatureStoreError | None = None
         self.settled = False  # its reply (or its failure) has been read
         self.retry_blocking = False
 
-    def result(self) -> list[Reply]:
+    @classmethod
+    def ready(cls, store: RedisOnlineStore, value: T) -> PendingCall[T]:
+        """An answer known without asking Redis (an empty batch)."""
+        pending = cls(store, lambda _: value, lambda: value)
+        pending.value, pending.settled = value, True
+        return pending
+
+    def result(self) -> T:
         if not self.settled:
             self.store.collect(self)
         if self.retry_blocking:
             self.retry_blocking = False
-            self.replies = self.store.apply_blocking(self.plan, self.items)
+            self.value = self.redo()
         if self.error is not None:
             raise self.error
-        if self.replies is None:  # settled always leaves replies or an error
+        if self.value is None:  # settled always leaves a value or an error
             raise StoreProtocolError("no reply")
-        return self.replies
+        return self.value
 
 
 _encode_args = msgspec.msgpack.Encoder().encode
@@ -220,7 +251,7 @@ def _call_arguments(
     return keys, [plan.json, len(items), _encode_args(flat)]
 
 
-def _evalsha_command(sha: str, keys: list[str], args: list[Arg | bytes]) -> bytes:
+def evalsha_command(sha: str, keys: Sequence[str], args: Sequence[Arg | bytes]) -> bytes:
     """The EVALSHA call in RESP, built in one pass (redis-py's generic packing
     costs ~4.5 us per transaction's keys and arguments, this ~1.3 us)."""
     parts = [b"EVALSHA", sha.encode(), b"%d" % len(keys), *(k.encode() for k in keys)]

@@ -60,7 +60,10 @@ def build_scorer(
         feature_chunk=config.feature_chunk,
     )
     records = DecisionRecords(
-        store.client, settings.redis.key_prefix, settings.redis.dedup_ttl_s * 1000
+        store.client,
+        settings.redis.key_prefix,
+        settings.redis.dedup_ttl_s * 1000,
+        ordered=store,  # answered right after the feature call sent before them
     )
     producer = TrackedProducer(make_producer(kafka))
     tracker = DeliveryTracker()
