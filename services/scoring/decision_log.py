@@ -13,7 +13,7 @@ Given the feature store (``ordered=``), the call goes out on the connection of
 the feature calls, so Redis answers it right after the feature call sent before
 it. On a connection of its own it waited behind the *next* batch's feature
 call too (Redis serves its connections in turn, not in the order calls were
-sent): the scorer spent ~40 % of its time waiting there at full speed.
+sent): at full speed the scorer spent ~10 % of its time waiting there.
 
 One script call instead of a pipeline of one ``SET`` per decision: the client
 packs and parses one command per batch, not 256 (redis-py spends ~15 µs of
