@@ -14,6 +14,7 @@ from contracts.settings import Settings
 from feature_store.engine import FeatureEngine
 from feature_store.exceptions import StoreUnavailableError
 from feature_store.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
+from services.scoring.compact_record import unpack_decision
 from services.scoring.decision_log import DecisionRecords
 from tests.services.scoring.helpers import T0, card_payments
 
@@ -147,4 +148,5 @@ def test_ordered_records_fail_as_unavailable_when_the_connection_drops(
     # Settled again (what the scorer's retry does): one record, the first decision.
     settled, _ = records.settle_encoded(decisions, payloads)
     assert settled == [(decisions[0], payloads[0])]
-    assert redis_client.get(records.key("drop-1")) == payloads[0]
+    stored = redis_client.get(records.key("drop-1"))
+    assert stored is not None and unpack_decision(stored, decisions[0]) == decisions[0]
