@@ -179,7 +179,7 @@ class RedisOnlineStore:
                 continue
             try:
                 head.value = head.decode(raw)
-            except StoreProtocolError as exc:
+            except FeatureStoreError as exc:  # kept on its call: the others' replies still read
                 head.error = exc
 
     def _drop_stream(self, error: StoreUnavailableError) -> None:

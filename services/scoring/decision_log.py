@@ -38,7 +38,11 @@ from redis.connection import Connection
 
 from contracts.codec import encode
 from contracts.events import Decision
-from feature_store.exceptions import FeatureStoreError, StoreUnavailableError
+from feature_store.exceptions import (
+    FeatureStoreError,
+    StoreProtocolError,
+    StoreUnavailableError,
+)
 from feature_store.online.redis import PendingCall, RedisOnlineStore, evalsha_command
 from services.scoring.compact_record import pack_decision, unpack_decision
 
@@ -144,9 +148,10 @@ class DecisionRecords:
 
         def decode(raw: Any) -> list[bytes | None]:
             if not isinstance(raw, list) or len(raw) != count:
-                raise StoreUnavailableError(
-                    f"decision records: expected {count} replies, got {raw!r:.80}",
-                    backend="redis",
+                # Kept on the call (``receive`` raises it as unavailable), never
+                # raised into the reading of the feature calls' replies.
+                raise StoreProtocolError(
+                    f"decision records: expected {count} replies, got {raw!r:.80}"
                 )
             return raw
 

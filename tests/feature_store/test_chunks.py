@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from feature_store.engine import FeatureEngine, FeatureRow
+from feature_store.exceptions import StoreProtocolError
 from feature_store.online.base import OnlineStore
 from feature_store.online.memory import MemoryOnlineStore
 from feature_store.plan import plan_transaction
@@ -89,3 +91,31 @@ def test_a_flushed_script_cache_is_reloaded_and_nothing_runs_twice(settings) -> 
     finally:
         store.close()
     _same(first + second + third, expected)
+
+
+def test_a_call_of_another_caller_keeps_its_place_and_its_own_failure(settings) -> None:
+    # submit_call: a foreign command on the feature calls' connection, answered
+    # in send order; its unreadable reply fails it alone.
+    store = redis_store(settings)
+    engine = FeatureEngine(store)
+    txs = _stream(40)
+    plan = engine._tx_plan  # noqa: SLF001 - the engine's own plan, to submit by hand
+    first = store.submit(plan, [plan_transaction(plan, store.key_prefix, tx) for tx in txs[:20]])
+    echoed = store.submit_call(
+        b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n", decode=bytes, redo=lambda: b"never"
+    )
+
+    def unreadable(raw: object) -> bytes:
+        raise StoreProtocolError(f"not what was asked: {raw!r}")
+
+    broken = store.submit_call(b"*1\r\n$4\r\nPING\r\n", decode=unreadable, redo=lambda: b"")
+    last = store.submit(plan, [plan_transaction(plan, store.key_prefix, tx) for tx in txs[20:]])
+
+    assert echoed.result() == b"hello"
+    assert first.settled and not last.settled  # read on the way, in order; nothing later
+    with pytest.raises(StoreProtocolError, match="not what was asked"):
+        broken.result()
+    expected = FeatureEngine(MemoryOnlineStore()).process(txs)
+    assert [r[0] for r in first.result() + last.result()] == [0] * 40
+    _same(engine._rows(txs, first.result() + last.result()), expected)  # noqa: SLF001
+    store.close()
