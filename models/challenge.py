@@ -18,7 +18,9 @@ verdict): the challenger is promoted only when
 (the same gain and recall rules as ``models.promote``, plus the test). With
 no champion, the challenger is promoted. The champion must not have trained on
 the slice: its label cutoff must not be after the slice starts
-(``PromotionError`` otherwise).
+(``PromotionError`` otherwise). A slice whose known labels are all of one
+class (a quiet period: no fraud confirmed yet) keeps the champion, with both
+reports and no test: it is rule 0 at its extreme, not an error of the job.
 """
 
 from __future__ import annotations
@@ -104,10 +106,11 @@ def challenge(
     """Score ``rows`` (labelled, inside ``window``) with both models and judge by ``policy``."""
     policy = policy or ChallengePolicy()
     fraud = rows[LABEL_COLUMN].to_numpy(dtype=bool)
-    if not fraud.any() or fraud.all():
+    one_class = not fraud.any() or fraud.all()
+    if one_class and champion is None:
         raise PromotionError(
             f"the recent slice has {len(rows)} rows and {int(fraud.sum())} fraud: "
-            "both classes are needed to compare models"
+            "both classes are needed to judge a first model"
         )
     new_scores = challenger.predictor.predict(feature_matrix(rows, challenger.feature_names))
     new_report = _report(challenger_label, rows, new_scores, challenger, policy, card_k)
@@ -130,6 +133,14 @@ def challenge(
     old_scores = champion.predict(feature_matrix(rows, champion.feature_names))
     label = f"champion v{champion.version}"
     old_report = _report(label, rows, old_scores, champion.bundle, policy, card_k)
+    if one_class:
+        reason = (
+            f"too few fraud rows to judge: the recent slice has {len(rows)} rows and "
+            f"{int(fraud.sum())} fraud (both classes are needed to compare models)"
+        )
+        return ChallengeResult(
+            new_report, old_report, champion.version, None, False, reason, policy
+        )
     significance = paired_bootstrap_average_precision(
         fraud,
         old_scores,

@@ -214,3 +214,31 @@ def test_a_slice_with_too_little_fraud_keeps_the_champion(trained: TrainingResul
         policy=policy,
     )
     assert not result.promote and result.reason.startswith("too few fraud rows to judge")
+
+
+@pytest.mark.parametrize("kind", ["no fraud", "only fraud"])
+def test_a_slice_of_one_class_keeps_the_champion(trained: TrainingResult, kind: str) -> None:
+    # A quiet period (no fraud confirmed yet) is not an error of the periodic job.
+    test = trained.frames.test
+    rows = test[test[LABEL_COLUMN] == (kind == "only fraud")]
+    result = challenge(
+        trained.scorers["xgboost"].bundle,
+        _serving(_weak(trained)),
+        rows,
+        window=_window(trained),
+    )
+    assert not result.promote and result.significance is None
+    assert result.reason.startswith("too few fraud rows to judge")
+    assert result.champion is not None and result.champion.rows == len(rows)
+    assert "champion v1" in result.table()
+
+
+def test_a_first_model_is_not_judged_on_one_class(trained: TrainingResult) -> None:
+    test = trained.frames.test
+    with pytest.raises(PromotionError, match="both classes are needed to judge a first model"):
+        challenge(
+            trained.scorers["xgboost"].bundle,
+            None,
+            test[~test[LABEL_COLUMN].astype(bool)],
+            window=_window(trained),
+        )
