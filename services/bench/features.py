@@ -8,11 +8,13 @@ Measures, on simulated transactions (realistic entity reuse):
   transaction (no script, no batching, no dedup, not atomic);
 * the floors: one PING round trip; inside Redis' Lua, the cost of one command
   and of one number <-> text conversion (what the script's time is made of);
-* memory: bytes per active card and per active device, and per dedup record.
+* memory: bytes per active card and per active device, per dedup record, and
+  per decision record (the scorer's, for an allow decision on a served vector).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,13 +23,16 @@ from itertools import islice
 import redis
 from tqdm import tqdm
 
-from contracts.events import Transaction
+from contracts.codec import encode
+from contracts.events import Decision, Transaction
 from feature_store.definitions import TRANSACTION_STATES, DistinctSet, Window
-from feature_store.engine import FeatureEngine
+from feature_store.derive import FEATURE_NAMES
+from feature_store.engine import FeatureEngine, FeatureRow
 from feature_store.online.keys import dedup_key, entity_keys, state_key
 from feature_store.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from feature_store.plan import ENTITY_ATTR, MEMBER_ATTR, cents
 from services.bench.stats import percentiles_ms, table
+from services.scoring.decision_log import DecisionRecords
 from services.simulator.config import SimulatorConfig
 from services.simulator.generator import events
 
@@ -87,6 +92,36 @@ def _naive_one(client: redis.Redis, prefix: str, tx: Transaction) -> None:
             client.pexpire(key, state.ttl_ms)
 
 
+def _served(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values]  # missing, as the scorer serves it
+
+
+def _decision_record_bytes(
+    client: redis.Redis, prefix: str, txs: list[Transaction], rows: list[FeatureRow]
+) -> tuple[float, float]:
+    """Redis bytes per decision record as the scorer stores it, and per decision JSON."""
+    records = DecisionRecords(client, f"{prefix}r", 60_000)
+    decisions = [
+        Decision(
+            tx_id=tx.tx_id, card_id=tx.card_id, customer_id=tx.customer_id,
+            event_time_ms=tx.event_time_ms, decided_at_ms=tx.event_time_ms + 5,
+            action="allow", score=0.0123, model_version="fraudstream-scorer/1",
+            rule_set_version="bench", cold_start=row.cold_start,
+            features=dict(zip(FEATURE_NAMES, _served(row.values), strict=True)),
+            timings_ms={"features": 3.9, "model": 3.2, "rules": 1.6, "total": 9.4},
+        )
+        for tx, row in zip(txs, rows, strict=True)
+    ]  # fmt: skip
+    records.settle(decisions)
+    stored = sum(client.memory_usage(records.key(d.tx_id), samples=0) or 0 for d in decisions)
+    as_json = 0
+    for d in decisions:
+        key = f"{prefix}j:{d.tx_id}"
+        client.set(key, encode(d), px=60_000)
+        as_json += client.memory_usage(key, samples=0) or 0
+    return stored / len(decisions), as_json / len(decisions)
+
+
 def _bytes_per_entity(
     client: redis.Redis, prefix: str, txs: list[Transaction], entity: str
 ) -> float:
@@ -143,7 +178,7 @@ def run_feature_bench(
         pings.append(time.perf_counter() - start)
 
     # Warm the script cache (first EVALSHA loads it) on the first batch's worth.
-    engine.process(txs[:batch])
+    warm_rows = engine.process(txs[:batch])
     latencies: list[float] = []
     usec_before = _server_usec(client, "evalsha")
     began = time.perf_counter()
@@ -182,6 +217,8 @@ def run_feature_bench(
         / 300
     )
 
+    record_bytes, json_bytes = _decision_record_bytes(client, prefix, txs[:batch], warm_rows)
+
     naive_prefix = f"{prefix}-naive"
     naive_txs = txs[:naive_count]
     began = time.perf_counter()
@@ -189,7 +226,13 @@ def run_feature_bench(
         _naive_one(client, naive_prefix, tx)
     naive_per_s = len(naive_txs) / (time.perf_counter() - began)
 
-    for pattern in (f"{prefix}:*", f"{prefix}a:*", f"{naive_prefix}:*"):
+    for pattern in (
+        f"{prefix}:*",
+        f"{prefix}a:*",
+        f"{prefix}r:*",
+        f"{prefix}j:*",
+        f"{naive_prefix}:*",
+    ):
         doomed = list(client.scan_iter(match=pattern, count=5000))
         for start in range(0, len(doomed), 5000):
             client.unlink(*doomed[start : start + 5000])
@@ -220,6 +263,11 @@ def run_feature_bench(
         ("memory: bytes per active card", card_bytes, "1 record (4 small sets in it)"),
         ("memory: bytes per active device", device_bytes, "1 record (+ labels) + 1 sorted set"),
         ("memory: bytes per dedup record", dedup_bytes, "kept for the dedup TTL"),
+        (
+            "memory: bytes per decision record",
+            record_bytes,
+            f"kept for the dedup TTL too (as JSON: {json_bytes:,.0f})",
+        ),
     ]
     header = (
         f"fraudstream bench features: {processed:,} simulated transactions, "
