@@ -38,11 +38,7 @@ from redis.connection import Connection
 
 from contracts.codec import encode
 from contracts.events import Decision
-from feature_store.exceptions import (
-    FeatureStoreError,
-    StoreProtocolError,
-    StoreUnavailableError,
-)
+from feature_store.exceptions import FeatureStoreError, StoreUnavailableError
 from feature_store.online.redis import PendingCall, RedisOnlineStore, evalsha_command
 from services.scoring.compact_record import pack_decision, unpack_decision
 
@@ -69,7 +65,7 @@ class SentRecords:
     records: list[bytes]  # what is stored: each decision's compact record
     keys: list[str]
     connection: Connection | None  # sent on a connection of its own
-    pending: PendingCall[list[bytes | None]] | None = None  # sent on the ordered connection
+    pending: PendingCall[Any] | None = None  # sent on the ordered connection
     # Neither: nothing was sent (empty, or it must be redone the blocking way).
 
 
@@ -141,22 +137,10 @@ class DecisionRecords:
         sent.connection = connection
         return sent
 
-    def _send_ordered(
-        self, store: RedisOnlineStore, sent: SentRecords
-    ) -> PendingCall[list[bytes | None]]:
-        count = len(sent.keys)
-
-        def decode(raw: Any) -> list[bytes | None]:
-            if not isinstance(raw, list) or len(raw) != count:
-                # Kept on the call (``receive`` raises it as unavailable), never
-                # raised into the reading of the feature calls' replies.
-                raise StoreProtocolError(
-                    f"decision records: expected {count} replies, got {raw!r:.80}"
-                )
-            return raw
-
+    def _send_ordered(self, store: RedisOnlineStore, sent: SentRecords) -> PendingCall[Any]:
+        # The raw reply as is: ``receive`` checks it, whichever way it was sent.
         command = evalsha_command(self._settle.sha, sent.keys, [self.ttl_ms, *sent.records])
-        return store.submit_call(command, decode=decode, redo=lambda: decode(self._blocking(sent)))
+        return store.submit_call(command, decode=lambda raw: raw, redo=lambda: self._blocking(sent))
 
     def _blocking(self, sent: SentRecords) -> Any:
         """The settle call, waited for (redis-py loads the script if Redis lost it)."""
