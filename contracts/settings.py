@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -32,6 +32,7 @@ from contracts.errors import ConfigError
 __all__ = [
     "DEFAULT_STATE_DIR",
     "KafkaSettings",
+    "LlmPrecision",
     "LlmSettings",
     "MlflowSettings",
     "RedisSettings",
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 DEFAULT_STATE_DIR = Path(".fraudstream")
+#: The language model's float type: ``auto`` is bf16 only where the hardware computes in it.
+LlmPrecision = Literal["auto", "bfloat16", "float32"]
 
 
 class _Section(BaseModel):
@@ -133,6 +136,9 @@ class LlmSettings(_Section):
     #: Compute explanation logits only for the explain adapter's answer vocabulary and
     #: the prompt's tokens (~10x less work in the output layer); false: all 262,144.
     restrict_vocabulary: bool = True
+    #: Weights and training compute in bf16 or float32; auto: bf16 only on a GPU or a CPU
+    #: with native bf16 (AVX-512 / AMX). An AVX2-only CPU emulates bf16 ~50x slower.
+    dtype: LlmPrecision = "auto"
 
 
 class ReviewSettings(_Section):

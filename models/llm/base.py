@@ -7,7 +7,9 @@ and parses the tokenizer from GGUF metadata on each start (~50 s here), and a
 model loaded that way is marked "quantized" so neither ``save_pretrained`` nor
 training accept it. So the GGUF file is converted once into ``base_dir``
 (safetensors + tokenizer, ~0.6 GB, loads in a few seconds), after clearing
-the quantizer marks (the weights are already plain tensors).
+the quantizer marks (the weights are already plain tensors). It is stored in
+bf16 and loaded in the type the hardware computes fastest (``precision``):
+float32 holds every bf16 value exactly.
 
 ``prepare_base`` is idempotent: a marker file (``fraudstream_base.json``) is
 written last, after an atomic rename, and records the GGUF digest; a folder
@@ -78,19 +80,25 @@ def prepare_base(base_dir: Path) -> BaseInfo:
     return BaseInfo(base_dir, digest, True, seconds)
 
 
-def load_base(base_dir: Path, *, device: str = "cpu") -> tuple[torch.nn.Module, Any]:
-    """The prepared base model (bf16, eval mode) and its tokenizer (left padding)."""
+def load_base(
+    base_dir: Path, *, device: str = "cpu", dtype: torch.dtype | None = None
+) -> tuple[torch.nn.Module, Any]:
+    """The prepared base model (eval mode, in ``dtype``: by default the one
+    ``precision.compute_dtype`` picks for ``device``) and its tokenizer (left padding)."""
     if not _marker_matches(base_dir, base_digest()):
         raise BaseModelError(
             "base model not prepared (run `fraudstream llm prepare`)", path=str(base_dir)
         )
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.llm.precision import compute_dtype
 
     quiet_loading()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-        model: Any = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            str(base_dir), dtype=dtype or compute_dtype(device)
+        )
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"cannot load the base model: {exc}", path=str(base_dir)) from exc
     # Batched generation appends new tokens on the right, so prompts line up on the left.

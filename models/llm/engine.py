@@ -45,6 +45,7 @@ from models.llm.base import base_digest, load_base
 from models.llm.constrained import CitationConstraint, TokenText
 from models.llm.exceptions import AdapterError, GenerationError
 from models.llm.facts import CaseFacts
+from models.llm.precision import Precision, compute_dtype
 from models.llm.prompts import PROMPT_VERSION, SanitisedText, analyse_prompt, explain_prompt
 from models.llm.scoring import answer_logprobs
 from models.llm.tokens import answer_ids, prompt_ids, right_padded
@@ -113,8 +114,13 @@ class LlmEngine:
         device: str | None = None,
         constrained: bool = True,
         restrict_vocabulary: bool = True,
+        precision: Precision = "auto",
     ) -> LlmEngine:
-        """The base from ``base_dir`` with each adapter in ``adapter_dirs`` attached by task."""
+        """The base from ``base_dir`` with each adapter in ``adapter_dirs`` attached by task.
+
+        ``precision``: bf16 or float32 weights; ``auto`` is bf16 only where the
+        device computes in it natively (``models.llm.precision``).
+        """
         from peft import PeftModel
 
         if not adapter_dirs:
@@ -132,7 +138,7 @@ class LlmEngine:
                     task=task,
                 )
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        base, tokenizer = load_base(base_dir, device=device)
+        base, tokenizer = load_base(base_dir, device=device, dtype=compute_dtype(device, precision))
         model: Any = None
         try:
             with warnings.catch_warnings():

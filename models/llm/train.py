@@ -5,7 +5,8 @@ What makes it affordable on two CPU cores (measured, see shared/FACTS.md):
 * the loss covers answer tokens only, and the 262k-wide output layer runs only
   at those positions (``models.llm.scoring``), which halves a step;
 * bf16 autocast (the weights stay float32 for the optimiser), which halves it
-  again;
+  again where the hardware computes in bf16; where it would only emulate it
+  (an AVX2-only CPU: ~50x slower) the step runs in float32 (``precision``);
 * rank-16 LoRA on every linear layer of the transformer (not the output
   layer), AdamW, linear warm-up then linear decay, gradient clipping.
 
@@ -15,6 +16,7 @@ examples. A GPU is used when one is present (``device="auto"``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -29,6 +31,7 @@ import torch
 from models.llm.adapters import AdapterMeta, Task, write_meta
 from models.llm.base import base_digest, quiet_loading
 from models.llm.exceptions import BaseModelError
+from models.llm.precision import Precision, compute_dtype
 from models.llm.prompts import PROMPT_VERSION
 from models.llm.scoring import answer_logprobs
 from models.llm.tokens import answer_ids, prompt_ids, right_padded
@@ -90,6 +93,7 @@ def train_adapter(
     *,
     device: str = "auto",
     progress: bool = True,
+    precision: Precision = "auto",
 ) -> TrainReport:
     """Train a ``task`` adapter on (prompt, answer) pairs; save it with metadata to ``out_dir``."""
     from peft import LoraConfig, get_peft_model
@@ -100,6 +104,7 @@ def train_adapter(
     if not pairs:
         raise ValueError("no training examples")
     device = pick_device(device)
+    autocast_bf16 = compute_dtype(device, precision) == torch.bfloat16
     started = time.perf_counter()
     random.seed(spec.seed)
     torch.manual_seed(spec.seed)
@@ -136,7 +141,11 @@ def train_adapter(
     with tqdm(order, desc=f"train {task}", unit="step", disable=not progress) as bar:
         for batch in bar:
             ids, mask, labels = right_padded([encoded[i] for i in batch], tokenizer.pad_token_id)
-            with torch.autocast(device_type=device, dtype=torch.bfloat16):
+            with (
+                torch.autocast(device_type=device, dtype=torch.bfloat16)
+                if autocast_bf16
+                else contextlib.nullcontext()
+            ):
                 logprobs, _ = answer_logprobs(model, ids.to(device), mask.to(device),
                                               labels.to(device))  # fmt: skip
             loss = -logprobs.mean()
@@ -156,7 +165,12 @@ def train_adapter(
             task=task,
             base_sha256=base_digest(),
             prompt_version=PROMPT_VERSION,
-            params={**spec.as_params(), "examples": len(pairs), "device": device},
+            params={
+                **spec.as_params(),
+                "examples": len(pairs),
+                "device": device,
+                "autocast": "bfloat16" if autocast_bf16 else "float32",
+            },
             vocabulary=answer_vocabulary(tokenizer, (answer for _, answer in pairs))
             if task == "explain"
             else [],

@@ -51,7 +51,9 @@ def run_evaluation(
     versions = {task: registry.resolve(task, refs[task]) for task in TASKS}
     dirs = {task: registry.fetch(task, versions[task]) for task in TASKS}
     prepare_base(llm.base_dir)
-    engine = LlmEngine.load(llm.base_dir, dirs, max_new_tokens=llm.max_new_tokens)
+    engine = LlmEngine.load(
+        llm.base_dir, dirs, max_new_tokens=llm.max_new_tokens, precision=llm.dtype
+    )
     data = load_or_build_datasets(settings, replace(DatasetConfig(), seed=seed))
     held_cases = data.explain_test[:cases]
     held_messages = data.analyse_test[:messages]

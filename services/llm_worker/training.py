@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from contracts.settings import Settings
+from contracts.settings import LlmSettings, Settings
 from models.llm.adapters import Task
 from models.llm.analysis import MessageExample, analyse_answer
 from models.llm.base import prepare_base
@@ -155,10 +155,16 @@ def train_task(
     with tempfile.TemporaryDirectory(prefix=f".train-{task}-", dir=llm.adapters_dir) as scratch:
         out = Path(scratch) / "adapter"
         report = train_adapter(
-            llm.base_dir, task, training_pairs(task, data, spec.seed), spec, out, progress=progress
+            llm.base_dir,
+            task,
+            training_pairs(task, data, spec.seed),
+            spec,
+            out,
+            progress=progress,
+            precision=llm.dtype,
         )
-        gc.collect()  # the float32 training copy of the model goes before the bf16 one loads
-        metrics = _evaluate(llm.base_dir, task, out, data, plan, llm.max_new_tokens)
+        gc.collect()  # the training copy of the model goes before the evaluated one loads
+        metrics = _evaluate(llm.base_dir, task, out, data, plan, llm)
         metrics.update(
             train_seconds=report.seconds,
             train_steps=float(report.steps),
@@ -181,9 +187,11 @@ def _evaluate(
     adapter_dir: Path,
     data: LlmDatasets,
     plan: TrainPlan,
-    max_new_tokens: int,
+    llm: LlmSettings,
 ) -> dict[str, float]:
-    engine = LlmEngine.load(base_dir, {task: adapter_dir}, max_new_tokens=max_new_tokens)
+    engine = LlmEngine.load(
+        base_dir, {task: adapter_dir}, max_new_tokens=llm.max_new_tokens, precision=llm.dtype
+    )
     if task == "explain":
         cases = data.explain_test[: plan.eval_cases]
         # As the worker decodes (constrained), and what the adapter writes on its own.

@@ -91,6 +91,7 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
         max_new_tokens=llm.max_new_tokens,
         constrained=llm.constrained_decoding,
         restrict_vocabulary=llm.restrict_vocabulary,
+        precision=llm.dtype,
     )
 
 
