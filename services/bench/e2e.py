@@ -14,6 +14,9 @@ clock); sustained throughput (outputs / (last output - first input)); CPU of
 the app, the broker and Redis (``/proc/<pid>/stat``); for the scorer, the
 in-process time per stage from decisions' ``timings_ms``. Printed next to the
 targets, never asserted.
+
+With ``llm_worker``, each rate is run a second time on the same scorer with
+the LLM worker generating beside it (``services.bench.beside_llm``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,15 @@ from tqdm import tqdm
 
 from contracts.codec import encode
 from contracts.settings import KafkaSettings, Settings, TopicNames
+from services.bench.beside_llm import (
+    BESIDE,
+    LlmWorkerBeside,
+    beside_lines,
+    beside_target,
+    require_adapters,
+)
 from services.bench.features import simulated_transactions
+from services.bench.host import HostLoad, HostSample, host_reference_ms
 from services.bench.stats import percentiles_ms, table
 from services.exceptions import ServiceError, StackError
 from services.kafka.admin import delete_topics, ensure_topics
@@ -59,6 +70,8 @@ class E2EConfig:
     max_wait_ms: int = 5
     #: Give up waiting for outputs after this long without progress.
     stall_s: float = 20.0
+    #: Also run each rate with the LLM worker generating beside the scorer.
+    llm_worker: bool = False
 
 
 @dataclass
@@ -71,6 +84,12 @@ class PhaseResult:
     latency_ms: dict[str, float]
     cpu_pct: dict[str, float | None]
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Explanations the LLM worker wrote during the phase, by source (``scorer+llm`` only).
+    explanations: dict[str, int] | None = None
+    #: Seconds from starting the LLM worker to its "ready" line (``scorer+llm`` only).
+    worker_ready_s: float | None = None
+    #: How much the host made everyone wait for a CPU during the phase.
+    host: HostLoad | None = None
 
 
 @dataclass(frozen=True)
@@ -227,14 +246,16 @@ def _offer(
 
 def _phase(
     app: _App, rate: int | None, payloads: list[tuple[str, bytes, bytes]], kafka: KafkaSettings,
-    pids: dict[str, int | None], config: E2EConfig, progress: bool,
+    pids: dict[str, int | None], config: E2EConfig, progress: bool, *, label: str | None = None,
 ) -> PhaseResult:  # fmt: skip
     watched = {"app": app.process.pid, **pids}
     before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    host_before = HostSample.now()
     wall = time.monotonic()
     started = _offer(app, payloads, rate, kafka, progress=progress)
     app.wait_for(len(payloads), config.stall_s)
     elapsed = time.monotonic() - wall
+    host = host_before.until(HostSample.now())
     cpu: dict[str, float | None] = {}
     for name, pid in watched.items():
         after, start = cpu_seconds(pid), before[name]
@@ -246,7 +267,7 @@ def _phase(
         stages = {s: percentiles_ms([t.get(s, 0.0) / 1000 for t in out.timings]) for s in STAGES}
     span = max(out.last_arrival - started, 1e-9)
     return PhaseResult(
-        app=app.name,
+        app=label or app.name,
         rate=rate,
         sent=len(payloads),
         received=received,
@@ -254,20 +275,26 @@ def _phase(
         latency_ms=percentiles_ms(out.latencies),
         cpu_pct=cpu,
         stages_ms=stages,
+        host=host,
     )
 
 
 def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = True) -> E2EReport:
+    if config.llm_worker:
+        require_adapters(settings)  # before minutes of phases, not after
     tag = f"bench-{uuid.uuid4().hex[:8]}"
     topics = TopicNames(**{f: f"{tag}-{n}" for f, n in TopicNames().model_dump().items()})
     echo_in, echo_out = f"{tag}-echo-in", f"{tag}-echo-out"
     kafka = settings.kafka.model_copy(update={"topics": topics, "partitions": config.partitions})
     prefix = f"{settings.redis.key_prefix}-{tag}"
     sizes = [config.max_count if r is None else int(r * config.seconds) for r in config.rates]
-    transactions = simulated_transactions(_WARMUP + sum(sizes))
+    # Beside the LLM worker, each rate gets transactions of its own (the same ones
+    # again would be redeliveries, answered from their dedup records).
+    runs = 2 if config.llm_worker else 1
+    transactions = simulated_transactions(_WARMUP + runs * sum(sizes))
     payloads = [(tx.tx_id, tx.card_id.encode(), encode(tx)) for tx in transactions]
     slices, start = [], _WARMUP
-    for size in sizes:
+    for size in sizes * runs:
         slices.append(payloads[start : start + size])
         start += size
 
@@ -282,6 +309,8 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
         ("scorer", [*cli, "run", "scorer", "--group-id", f"{tag}-scorer", "--metrics-port", "0",
                     "--no-log-json", *batching], (topics.transactions, topics.decisions)),
     ]  # fmt: skip
+    worker_argv = [*cli, "run", "llm-worker", "--group-id", f"{tag}-llm", "--metrics-port", "0",
+                   "--no-log-json"]  # fmt: skip
     all_topics = [*topics.all(), echo_in, echo_out]
     ensure_topics(kafka, all_topics)
     pids = _stack_pids(settings)
@@ -291,22 +320,44 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
             for name, argv, route in apps:
                 # One app at a time: even idle, a consumer's fetches cost the broker CPU.
                 app = _App(name, argv, env, Path(scratch) / f"{name}.log", route, kafka)
+                worker = None
+                if name == "scorer" and config.llm_worker:
+                    worker = LlmWorkerBeside(worker_argv, env, Path(scratch) / "llm.log", kafka)
                 try:  # warm up until it answers: models loaded, group joined, all assigned
                     _offer(app, payloads[:_WARMUP], None, kafka)
                     app.wait_for(_WARMUP, stall_s=120)
                     if len(app.outputs.latencies) < _WARMUP:
                         tail = app.log.read_text(errors="replace")[-3000:]
                         raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
-                    phases += [
-                        _phase(app, rate, chunk, kafka, pids, config, progress)
-                        for rate, chunk in zip(config.rates, slices, strict=True)
-                    ]
+                    for i, rate in enumerate(config.rates):
+                        phases.append(_phase(app, rate, slices[i], kafka, pids, config, progress))
+                        if worker is not None:
+                            phases.append(_beside(app, worker, rate, slices[len(sizes) + i],
+                                                  kafka, pids, config, progress))  # fmt: skip
                 finally:
+                    if worker is not None:
+                        worker.close()
                     app.stop()
     finally:
         delete_topics(kafka, all_topics)
         _forget_keys(settings, prefix)
-    return E2EReport(_format(phases, config), phases)
+    return E2EReport(_format(phases, config, host_reference_ms()), phases)
+
+
+def _beside(
+    app: _App, worker: LlmWorkerBeside, rate: int | None, payloads: list[tuple[str, bytes, bytes]],
+    kafka: KafkaSettings, pids: dict[str, int | None], config: E2EConfig, progress: bool,
+) -> PhaseResult:  # fmt: skip
+    """One phase with the LLM worker started beside the scorer (stopped after it)."""
+    ready_s = worker.start()
+    try:
+        result = _phase(app, rate, payloads, kafka, {**pids, "llm": worker.pid}, config, progress,
+                        label=BESIDE)  # fmt: skip
+        result.explanations = worker.explanations()
+        result.worker_ready_s = ready_s
+    finally:
+        worker.stop()
+    return result
 
 
 def _forget_keys(settings: Settings, prefix: str) -> None:
@@ -325,24 +376,31 @@ def _forget_keys(settings: Settings, prefix: str) -> None:
         client.close()
 
 
-def _format(phases: list[PhaseResult], config: E2EConfig) -> str:
+def _format(phases: list[PhaseResult], config: E2EConfig, host_ms: float) -> str:
+    processes = ["app", "broker", "redis", *(["llm"] if config.llm_worker else [])]
     rows = []
     for p in phases:
         lat = p.latency_ms
+        cpu = [p.cpu_pct.get(name) for name in processes]
         rows.append([
             p.rate or "max", p.app,
             p.received if p.received == p.sent else f"{p.received}/{p.sent}",
             p.throughput, lat["p50"], lat["p99"], lat["p99.9"],
-            *("n/a" if c is None else f"{c:.0f}%" for c in p.cpu_pct.values()),
+            *("n/a" if c is None else f"{c:.0f}%" for c in cpu),
+            *_host_cells(p.host),
         ])  # fmt: skip
     header = ["offered tx/s", "app", "outputs", "sustained tx/s", "e2e p50 ms", "p99 ms",
-              "p99.9 ms", "app CPU", "broker CPU", "redis CPU"]  # fmt: skip
+              "p99.9 ms", *(f"{name} CPU" for name in processes),
+              "CPU pressure", "steal"]  # fmt: skip
     lines = [
         f"fraudstream bench e2e: {config.partitions} partitions, {config.seconds:g} s per rate "
         f"(max: {config.max_count:,} tx backlog), "
-        f"batch {config.max_batch} / {config.max_wait_ms} ms",
+        f"batch {config.max_batch} / {config.max_wait_ms} ms; this host runs a fixed "
+        f"pure-Python loop (2M additions) in {host_ms:,.0f} ms",
         "",
         table(rows, header),
+        "CPU pressure: share of the phase in which some runnable task waited for a CPU (Linux "
+        "PSI);\nsteal: CPU time the hypervisor gave to other guests, of all cores' time.",
         "",
         "scorer minus the echo floor (same stack, same client settings, same rate):",
     ]
@@ -359,12 +417,21 @@ def _format(phases: list[PhaseResult], config: E2EConfig) -> str:
                                    "+p99.9 ms", "ratio"]))  # fmt: skip
     lines += ["", "scorer in-process per micro-batch stage (decisions' timings_ms), ms:"]
     stage_rows = [
-        [p.rate or "max", s, p.stages_ms[s]["p50"], p.stages_ms[s]["p99"], p.stages_ms[s]["p99.9"]]
-        for p in phases if p.app == "scorer" and p.stages_ms for s in STAGES
+        [p.rate or "max", p.app, s, p.stages_ms[s]["p50"], p.stages_ms[s]["p99"],
+         p.stages_ms[s]["p99.9"]]
+        for p in phases if p.app in ("scorer", BESIDE) and p.stages_ms for s in STAGES
     ]  # fmt: skip
-    lines.append(table(stage_rows, ["offered tx/s", "stage", "p50", "p99", "p99.9"]))
-    lines += ["", *_targets(phases)]
+    lines.append(table(stage_rows, ["offered tx/s", "app", "stage", "p50", "p99", "p99.9"]))
+    if beside := beside_lines(phases):
+        lines += ["", *beside]
+    lines += ["", *_targets(phases), *beside_target(phases)]
     return "\n".join(lines)
+
+
+def _host_cells(host: HostLoad | None) -> list[str]:
+    if host is None:
+        return ["n/a", "n/a"]
+    return ["n/a" if v is None else f"{v:.0f}%" for v in (host.cpu_pressure_pct, host.steal_pct)]
 
 
 def _targets(phases: list[PhaseResult]) -> list[str]:

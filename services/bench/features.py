@@ -31,6 +31,7 @@ from feature_store.engine import FeatureEngine, FeatureRow
 from feature_store.online.keys import dedup_key, entity_keys, state_key
 from feature_store.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from feature_store.plan import ENTITY_ATTR, MEMBER_ATTR, cents
+from services.bench.host import host_reference_ms
 from services.bench.stats import percentiles_ms, table
 from services.scoring.decision_log import DecisionRecords
 from services.simulator.config import SimulatorConfig
@@ -238,6 +239,7 @@ def run_feature_bench(
             client.unlink(*doomed[start : start + 5000])
     store.close()
 
+    host_ms = host_reference_ms()
     call_us = _lua_floor_us(client, _LUA_ONE_CALL, 1)
     conversion_us = _lua_floor_us(client, _LUA_TEN_CONVERSIONS, 10)
     lat = percentiles_ms(latencies)
@@ -253,6 +255,7 @@ def run_feature_bench(
         ("redelivered batches: transactions/s", dup_per_s, "dedup path"),
         ("naive: transactions/s (1 command per state)", naive_per_s, "not atomic, no dedup"),
         ("speed-up batched / naive", tx_per_s / naive_per_s, ""),
+        ("floor: this host, a fixed pure-Python loop ms", host_ms, "2M additions; compare days"),
         ("floor: Redis PING round trip p50 ms", ping["p50"], ""),
         ("floor: one Redis command inside Lua, us", call_us, "the script makes ~17 per tx"),
         (

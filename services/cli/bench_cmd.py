@@ -84,6 +84,12 @@ def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int |
 @click.option(
     "--max-wait-ms", default=5, show_default=True, help="Longest wait to fill a batch (both apps)."
 )
+@click.option(
+    "--llm-worker",
+    is_flag=True,
+    help="Run each rate again with the LLM worker generating beside the scorer "
+    "(needs `fraudstream llm train`): the scorer's latency alone vs beside it.",
+)
 def e2e(
     rates: tuple[int | None, ...],
     seconds: float,
@@ -91,6 +97,7 @@ def e2e(
     partitions: int,
     max_batch: int,
     max_wait_ms: int,
+    llm_worker: bool,
 ) -> None:
     """End to end on the running stack: the scorer next to a do-nothing echo app (the floor).
 
@@ -100,6 +107,10 @@ def e2e(
     end-to-end latency p50/p99/p99.9 of the scorer and of the echo floor, and
     their difference; the scorer's in-process time per stage; CPU of the
     scorer, the broker and Redis. Takes about (2 x seconds per rate) + start-up.
+
+    With --llm-worker, each rate runs once more on the same scorer with `fraudstream
+    run llm-worker` started beside it (as deployed: SCHED_IDLE, one torch thread),
+    and the report compares the scorer's latency alone and beside the worker.
     """
     from contracts.settings import load_settings
     from services.bench.e2e import E2EConfig, run_e2e_bench
@@ -111,5 +122,6 @@ def e2e(
         partitions=partitions,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
+        llm_worker=llm_worker,
     )
     click.echo(run_e2e_bench(load_settings(), config).report)

@@ -1,0 +1,222 @@
+"""The LLM worker beside the scorer: ``fraudstream bench e2e --llm-worker``.
+
+The worker's target is that the scorer's own latency is unchanged while the
+worker runs beside it. To measure that, each offered rate is run twice on the
+same warm scorer process, back to back: alone, then with ``fraudstream run
+llm-worker`` started beside it, as deployed (its own process, ``SCHED_IDLE``,
+one torch thread), on the bench's topics. The worker starts with the cases
+the scorer flagged in the earlier phases as its backlog, so it is generating
+for the whole phase; its CPU and its explanations (model or template) are
+counted in that phase, so the report shows that it was busy.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from contracts.settings import KafkaSettings, Settings
+from services.bench.stats import table
+from services.exceptions import ServiceError
+from services.kafka.clients import make_consumer
+
+__all__ = ["BESIDE", "LlmWorkerBeside", "beside_lines", "beside_target", "require_adapters"]
+
+#: The app name of the phases run with the worker beside the scorer.
+BESIDE = "scorer+llm"
+_READY_LINE = "llm worker ready"
+#: "unchanged" as printed: the scorer's p99 beside the worker within this ratio of alone.
+_UNCHANGED_RATIO = 1.10
+
+
+def require_adapters(settings: Settings) -> None:
+    """Fail before any phase runs when the registry has no adapters for the worker."""
+    from models.exceptions import ModelError
+    from models.llm.adapters import TASKS
+    from models.llm.registry import AdapterRegistry
+
+    registry = AdapterRegistry(settings.mlflow, settings.llm)
+    alias = settings.llm.adapter_alias
+    for task in TASKS:
+        try:
+            registry.resolve(task, alias)
+        except ModelError as exc:  # MLflow's errors arrive translated
+            raise ServiceError(
+                f"--llm-worker needs the {task} adapter ({alias!r}) in the registry: {exc}; "
+                "run `fraudstream llm train --quick` first"
+            ) from exc
+
+
+class _Explained(msgspec.Struct):
+    source: str = "?"
+
+
+class _ExplanationCounter(threading.Thread):
+    """Counts the explanations written to ``topic`` by their source, since the last reset."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        super().__init__(name=f"count-{topic}", daemon=True)
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._halt = threading.Event()
+        self._decoder = msgspec.json.Decoder(_Explained)
+        self._consumer = make_consumer(kafka, f"bench-explanations-{uuid.uuid4().hex[:8]}")
+        partitions = range(kafka.partitions)
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last ``take`` (or the start), and start counting afresh."""
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for msg in self._consumer.consume(num_messages=500, timeout=0.1):
+                if msg.error() is not None:
+                    continue
+                try:
+                    source = self._decoder.decode(msg.value() or b"{}").source
+                except msgspec.DecodeError:
+                    source = "unreadable"
+                with self._lock:
+                    self._counts[source] += 1
+        self._consumer.close()
+
+    def close(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+
+class LlmWorkerBeside:
+    """``fraudstream run llm-worker`` as a child process, started and stopped per phase."""
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str], log: Path, kafka: KafkaSettings
+    ) -> None:
+        self._argv, self._env, self.log = argv, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self._counter = _ExplanationCounter(kafka, kafka.topics.explanations)
+        self._counter.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self, ready_within_s: float = 180.0) -> float:
+        """Start the worker and wait until it says it is ready; returns the seconds that took."""
+        started = time.monotonic()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self._argv,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        while _READY_LINE not in self.log.read_text(errors="replace"):
+            if self.process.poll() is not None:
+                raise ServiceError(
+                    f"the LLM worker exited ({self.process.returncode}):\n{self._tail()}"
+                )
+            if time.monotonic() - started > ready_within_s:
+                self.stop()
+                raise ServiceError(
+                    f"the LLM worker was not ready in {ready_within_s:g} s:\n{self._tail()}"
+                )
+            time.sleep(0.2)
+        self._counter.take()  # what it wrote before this phase is not the phase's
+        return time.monotonic() - started
+
+    def explanations(self) -> dict[str, int]:
+        """Explanations written since the worker became ready (or since the last call)."""
+        time.sleep(0.5)  # the reader is a fetch behind
+        return self._counter.take()
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # SIGTERM: the worker finishes its batch and commits
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            self._counter.close()
+
+    def _tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def beside_lines(phases: list[Any]) -> list[str]:
+    """The scorer alone vs beside the worker, per rate, and the target's verdict.
+
+    ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e).
+    """
+    alone = {p.rate: p for p in phases if p.app == "scorer"}
+    beside = {p.rate: p for p in phases if p.app == BESIDE}
+    rows = []
+    for rate, b in beside.items():
+        a = alone.get(rate)
+        if a is None:
+            continue
+        a_total, b_total = a.stages_ms.get("total", {}), b.stages_ms.get("total", {})
+        made = b.explanations or {}
+        rows.append([
+            rate or "max",
+            f"{a.latency_ms['p50']:,.1f} / {b.latency_ms['p50']:,.1f}",
+            f"{a.latency_ms['p99']:,.1f} / {b.latency_ms['p99']:,.1f}",
+            _ratio(b.latency_ms["p99"], a.latency_ms["p99"]),
+            f"{a_total.get('p50', float('nan')):,.1f} / {b_total.get('p50', float('nan')):,.1f}",
+            f"{a_total.get('p99', float('nan')):,.1f} / {b_total.get('p99', float('nan')):,.1f}",
+            _ratio(b_total.get("p99", float("nan")), a_total.get("p99", float("nan"))),
+            f"{a.throughput:,.0f} / {b.throughput:,.0f}",
+            "n/a" if b.worker_ready_s is None else f"{b.worker_ready_s:.1f}",
+            "n/a" if b.cpu_pct.get("llm") is None else f"{b.cpu_pct['llm']:.0f}%",
+            f"{made.get('model', 0)} / {made.get('template', 0)}",
+        ])  # fmt: skip
+    if not rows:
+        return []
+    header = ["offered tx/s", "e2e p50 ms", "e2e p99 ms", "ratio", "in-process p50 ms",
+              "in-process p99 ms", "ratio", "sustained tx/s", "worker ready s", "worker CPU",
+              "explained: model / template"]  # fmt: skip
+    return [
+        "scorer alone / beside the LLM worker (same scorer process, same rate, back to back;",
+        "the worker as deployed: SCHED_IDLE, one torch thread, the flagged cases as its backlog):",
+        table(rows, header),
+    ]
+
+
+def beside_target(phases: list[Any]) -> list[str]:
+    """The target line: in-process p99 at 1,000 tx/s beside the worker vs alone."""
+    alone = {p.rate: p for p in phases if p.app == "scorer"}
+    beside = {p.rate: p for p in phases if p.app == BESIDE}
+    if 1000 not in beside or 1000 not in alone:
+        return []
+    a = alone[1000].stages_ms.get("total", {}).get("p99", float("nan"))
+    b = beside[1000].stages_ms.get("total", {}).get("p99", float("nan"))
+    verdict = "met" if b <= a * _UNCHANGED_RATIO else "NOT met"
+    return [
+        f"  the scorer's latency unchanged beside the LLM worker (in-process p99 at 1,000 tx/s "
+        f"within {_UNCHANGED_RATIO - 1:.0%} of alone): {b:.2f} vs {a:.2f} ms ({verdict})"
+    ]
+
+
+def _ratio(value: float, base: float) -> str:
+    if base > 0 and value == value and base == base:  # NaN compares unequal to itself
+        return f"{value / base:.2f}x"
+    return "n/a"

@@ -1,0 +1,115 @@
+"""``bench e2e --llm-worker``: the worker's handle, its explanation count, the report."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from contracts.codec import encode
+from contracts.events import Explanation
+from services.bench.beside_llm import (
+    BESIDE,
+    LlmWorkerBeside,
+    beside_lines,
+    beside_target,
+    require_adapters,
+)
+from services.bench.e2e import PhaseResult
+from services.exceptions import ServiceError
+
+
+def _explanation(tx_id: str, source: str) -> bytes:
+    return encode(
+        Explanation(
+            tx_id=tx_id,
+            card_id="C1",
+            customer_id="U1",
+            action="flag",
+            score=0.7,
+            risk_level="high",
+            text="Flagged: a new device and a burst of small amounts.",
+            source=source,  # type: ignore[arg-type]
+            fallback_reason=None if source == "model" else "timeout",
+            generated_at_ms=1_700_000_000_000,
+        )
+    )
+
+
+def _child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_no_adapters_fails_before_any_phase_with_the_command_to_run(settings):
+    with pytest.raises(ServiceError, match=r"explain adapter .*fraudstream llm train"):
+        require_adapters(settings)
+
+
+def test_worker_is_ready_on_its_line_and_its_explanations_are_counted_by_source(
+    settings, kafka_producer, tmp_path
+):
+    ready = "import time; print('llm worker ready in 0.1s', flush=True); time.sleep(60)"
+    worker = LlmWorkerBeside(_child(ready), {}, tmp_path / "llm.log", settings.kafka)
+    try:
+        worker.start(ready_within_s=30)
+        assert worker.process is not None and worker.process.poll() is None
+        topic = settings.kafka.topics.explanations
+        for i, source in enumerate(["model", "template", "model"]):
+            kafka_producer.produce(topic, _explanation(f"T{i}", source), key=b"C1")
+        kafka_producer.flush(10)
+        counted: dict[str, int] = {}
+        deadline = time.monotonic() + 30
+        while sum(counted.values()) < 3 and time.monotonic() < deadline:
+            for source, n in worker.explanations().items():
+                counted[source] = counted.get(source, 0) + n
+        assert counted == {"model": 2, "template": 1}
+        worker.stop()
+        assert worker.process is None
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_exits_before_ready_is_an_error_with_its_output(settings, tmp_path):
+    dies = "import sys; print('no adapters here', flush=True); sys.exit(3)"
+    worker = LlmWorkerBeside(_child(dies), {}, tmp_path / "llm.log", settings.kafka)
+    try:
+        with pytest.raises(ServiceError, match=r"exited \(3\)[\s\S]*no adapters here"):
+            worker.start(ready_within_s=30)
+    finally:
+        worker.close()
+
+
+def _phase(app: str, rate: int | None, e2e_p99: float, in_process_p99: float) -> PhaseResult:
+    return PhaseResult(
+        app=app,
+        rate=rate,
+        sent=100,
+        received=100,
+        throughput=990.0,
+        latency_ms={"p50": e2e_p99 / 4, "p99": e2e_p99, "p99.9": e2e_p99 * 1.2},
+        cpu_pct={"app": 30.0, "broker": 90.0, "redis": 20.0, "llm": 55.0},
+        stages_ms={"total": {"p50": in_process_p99 / 4, "p99": in_process_p99}},
+        explanations={"model": 3, "template": 40} if app == BESIDE else None,
+        worker_ready_s=8.25 if app == BESIDE else None,
+    )
+
+
+def test_report_pairs_each_rate_and_judges_the_in_process_p99_at_1000():
+    phases = [
+        _phase("scorer", 1000, 500.0, 20.0),
+        _phase(BESIDE, 1000, 600.0, 21.0),
+        _phase("scorer", 5000, 800.0, 40.0),
+        _phase(BESIDE, 5000, 1200.0, 80.0),
+        _phase("scorer", None, 900.0, 50.0),  # no beside phase: no row
+    ]
+    text = "\n".join(beside_lines(phases))
+    rows = [line for line in text.splitlines() if line.lstrip()[:1].isdigit()]
+    assert [row.split()[0] for row in rows] == ["1,000", "5,000"]
+    assert "1.20x" in rows[0] and "1.05x" in rows[0]
+    assert "2.00x" in rows[1] and "55%" in rows[1] and "3 / 40" in rows[1] and "8.2" in rows[1]
+    assert beside_target(phases)[0].endswith("21.00 vs 20.00 ms (met)")
+
+    slower = [phases[0], _phase(BESIDE, 1000, 600.0, 30.0)]
+    assert beside_target(slower)[0].endswith("30.00 vs 20.00 ms (NOT met)")
+    assert beside_target(phases[2:]) == []  # 1,000 tx/s not run beside the worker
