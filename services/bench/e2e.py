@@ -309,8 +309,8 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
         ("scorer", [*cli, "run", "scorer", "--group-id", f"{tag}-scorer", "--metrics-port", "0",
                     "--no-log-json", *batching], (topics.transactions, topics.decisions)),
     ]  # fmt: skip
-    worker_argv = [*cli, "run", "llm-worker", "--group-id", f"{tag}-llm", "--metrics-port", "0",
-                   "--no-log-json"]  # fmt: skip
+    # JSON logs (the default) carry its INFO "ready" line, which says when the phase may start.
+    worker_argv = [*cli, "run", "llm-worker", "--group-id", f"{tag}-llm", "--metrics-port", "0"]
     all_topics = [*topics.all(), echo_in, echo_out]
     ensure_topics(kafka, all_topics)
     pids = _stack_pids(settings)
