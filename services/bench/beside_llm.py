@@ -114,6 +114,8 @@ class LlmWorkerBeside:
     def start(self, ready_within_s: float = 180.0) -> float:
         """Start the worker and wait until it says it is ready; returns the seconds that took."""
         started = time.monotonic()
+        # The log is appended to across phases: only this start's lines say it is ready.
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self._argv,
@@ -122,7 +124,7 @@ class LlmWorkerBeside:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        while _READY_LINE not in self.log.read_text(errors="replace"):
+        while _READY_LINE not in self._since(offset):
             if self.process.poll() is not None:
                 raise ServiceError(
                     f"the LLM worker exited ({self.process.returncode}):\n{self._tail()}"
@@ -158,6 +160,11 @@ class LlmWorkerBeside:
         finally:
             self._counter.close()
 
+    def _since(self, offset: int) -> str:
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
     def _tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
 
@@ -167,13 +174,8 @@ def beside_lines(phases: list[Any]) -> list[str]:
 
     ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e).
     """
-    alone = {p.rate: p for p in phases if p.app == "scorer"}
-    beside = {p.rate: p for p in phases if p.app == BESIDE}
     rows = []
-    for rate, b in beside.items():
-        a = alone.get(rate)
-        if a is None:
-            continue
+    for rate, (a, b) in _pairs(phases).items():
         a_total, b_total = a.stages_ms.get("total", {}), b.stages_ms.get("total", {})
         made = b.explanations or {}
         rows.append([
@@ -203,17 +205,21 @@ def beside_lines(phases: list[Any]) -> list[str]:
 
 def beside_target(phases: list[Any]) -> list[str]:
     """The target line: in-process p99 at 1,000 tx/s beside the worker vs alone."""
-    alone = {p.rate: p for p in phases if p.app == "scorer"}
-    beside = {p.rate: p for p in phases if p.app == BESIDE}
-    if 1000 not in beside or 1000 not in alone:
+    pair = _pairs(phases).get(1000)
+    if pair is None:
         return []
-    a = alone[1000].stages_ms.get("total", {}).get("p99", float("nan"))
-    b = beside[1000].stages_ms.get("total", {}).get("p99", float("nan"))
+    a, b = (p.stages_ms.get("total", {}).get("p99", float("nan")) for p in pair)
     verdict = "met" if b <= a * _UNCHANGED_RATIO else "NOT met"
     return [
         f"  the scorer's latency unchanged beside the LLM worker (in-process p99 at 1,000 tx/s "
         f"within {_UNCHANGED_RATIO - 1:.0%} of alone): {b:.2f} vs {a:.2f} ms ({verdict})"
     ]
+
+
+def _pairs(phases: list[Any]) -> dict[int | None, tuple[Any, Any]]:
+    """Rate -> (the scorer alone, the scorer beside the worker), for rates run both ways."""
+    alone = {p.rate: p for p in phases if p.app == "scorer"}
+    return {p.rate: (alone[p.rate], p) for p in phases if p.app == BESIDE and p.rate in alone}
 
 
 def _ratio(value: float, base: float) -> str:

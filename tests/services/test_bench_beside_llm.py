@@ -113,3 +113,19 @@ def test_report_pairs_each_rate_and_judges_the_in_process_p99_at_1000():
     slower = [phases[0], _phase(BESIDE, 1000, 600.0, 30.0)]
     assert beside_target(slower)[0].endswith("30.00 vs 20.00 ms (NOT met)")
     assert beside_target(phases[2:]) == []  # 1,000 tx/s not run beside the worker
+
+
+def test_a_restarted_worker_is_ready_only_on_its_own_line_not_the_last_one_s(settings, tmp_path):
+    log = tmp_path / "llm.log"
+    ready = "import time; print('llm worker ready in 0.1s', flush=True); time.sleep(60)"
+    first = LlmWorkerBeside(_child(ready), {}, log, settings.kafka)
+    try:
+        first.start(ready_within_s=30)
+    finally:
+        first.close()
+    silent = LlmWorkerBeside(_child("import time; time.sleep(60)"), {}, log, settings.kafka)
+    try:
+        with pytest.raises(ServiceError, match="not ready in 2 s"):
+            silent.start(ready_within_s=2)
+    finally:
+        silent.close()
