@@ -29,8 +29,9 @@ class AdapterMeta(msgspec.Struct, kw_only=True):
     prompt_version: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
-    #: Token ids of the training answers (explain): its output vocabulary, see
-    #: ``models.llm.vocab``. Empty: every token may be written.
+    #: Token ids of the training answers: the adapter's output vocabulary for
+    #: explanations and message summaries, see ``models.llm.vocab``. Empty (or an
+    #: analyse adapter trained before summaries were restricted): every token.
     vocabulary: list[int] = msgspec.field(default_factory=list)
     #: Registry version once registered ("" for a local, unregistered adapter).
     version: str = ""

@@ -22,7 +22,11 @@ worker's model thread) owns it.
 * ``analyse``: the label is chosen by scoring each allowed label's
   likelihood after the prompt (never by free generation), then the model
   continues after the chosen label with a bounded summary and signal line,
-  which ``models.llm.analysis`` parses and filters.
+  written from the adapter's answer vocabulary and the prompt's tokens (as
+  for explanations), which ``models.llm.analysis`` parses and filters. The
+  labels are scored one message at a time, its prompt run once for all of
+  them (``models.llm.scoring.continuation_logprobs``), so a long message
+  pads nobody else's.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ from models.llm.exceptions import AdapterError, GenerationError
 from models.llm.facts import CaseFacts
 from models.llm.precision import Precision, compute_dtype
 from models.llm.prompts import PROMPT_VERSION, SanitisedText, analyse_prompt, explain_prompt
-from models.llm.scoring import answer_logprobs
-from models.llm.tokens import answer_ids, prompt_ids, right_padded
+from models.llm.scoring import continuation_logprobs
+from models.llm.tokens import answer_ids, prompt_ids
 from models.llm.vocab import SubsetHead
 
 __all__ = ["ANALYSE_NEW_TOKENS", "LlmEngine", "LoadReport"]
@@ -88,12 +92,11 @@ class LlmEngine:
         #: Candidate tokens the constraint refused, over the engine's life.
         self.refused_tokens = 0
         self._token_text = TokenText(tokenizer)
-        #: Explanations are written from the explain adapter's vocabulary and their
-        #: prompt's tokens only (``models.llm.vocab``); empty: the whole vocabulary.
-        explain_meta = self.adapters.get("explain")
-        self.explain_vocabulary: frozenset[int] = frozenset(
-            explain_meta.vocabulary if explain_meta is not None and restrict_vocabulary else ()
-        )
+        #: Explanations and message summaries are written from their adapter's answer
+        #: vocabulary and their prompt's tokens only (``models.llm.vocab``); empty
+        #: (not restricted, or an adapter trained before it was stored): all tokens.
+        self.explain_vocabulary = self._vocabulary("explain", restrict_vocabulary)
+        self.analyse_vocabulary = self._vocabulary("analyse", restrict_vocabulary)
         self.device = next(model.parameters()).device
         self.load_report = LoadReport(
             load_seconds, {task: meta.version or "local" for task, meta in self.adapters.items()}
@@ -103,6 +106,10 @@ class LlmEngine:
         #: Inside ``base_only``: adapters stay disabled whatever task is asked for.
         self._base_only = False
         self._pristine = _base_weights(model)
+
+    def _vocabulary(self, task: Task, restrict: bool) -> frozenset[int]:
+        meta = self.adapters.get(task)
+        return frozenset(meta.vocabulary if meta is not None and restrict else ())
 
     @classmethod
     def load(
@@ -279,6 +286,7 @@ class LlmEngine:
             [p + label_continuation(label) for p, label in zip(prompts, labels, strict=True)],
             max_new_tokens=ANALYSE_NEW_TOKENS,
             stop_at_paragraph=False,
+            vocabulary=None if self._base_only else self.analyse_vocabulary,
         )
         readings = []
         for label, row, text in zip(labels, scores, continued, strict=True):
@@ -291,23 +299,20 @@ class LlmEngine:
         """P(label | prompt) over the allowed labels, from each label's summed log-likelihood."""
         self._use("analyse")
         tokenizer = self.tokenizer
-        pairs = [
-            (prompt_ids(tokenizer, prompt), answer_ids(tokenizer, label_continuation(label),
-                                                       eos=False))
-            for prompt in prompts
-            for label in MESSAGE_LABELS
-        ]  # fmt: skip
-        ids, mask, labels = right_padded(pairs, tokenizer.pad_token_id)
+        labels = [answer_ids(tokenizer, label_continuation(label), eos=False)
+                  for label in MESSAGE_LABELS]  # fmt: skip
         try:
             with torch.inference_mode():
-                logprobs, rows = answer_logprobs(
-                    self.model, ids.to(self.device), mask.to(self.device), labels.to(self.device)
-                )
+                # One prompt at a time: its labels share its cache, and no
+                # prompt is padded to the batch's longest message.
+                totals = torch.stack([
+                    continuation_logprobs(self.model, prompt_ids(tokenizer, prompt), labels,
+                                          tokenizer.pad_token_id)
+                    for prompt in prompts
+                ])  # fmt: skip
         except (RuntimeError, ValueError, IndexError) as exc:
             raise GenerationError(f"label scoring failed: {exc}") from exc
-        totals = torch.zeros(len(pairs), dtype=torch.float32, device=logprobs.device)
-        totals.index_add_(0, rows, logprobs)
-        per_prompt = torch.softmax(totals.view(len(prompts), len(MESSAGE_LABELS)), dim=-1)
+        per_prompt = torch.softmax(totals, dim=-1)
         return [
             {label: float(p) for label, p in zip(MESSAGE_LABELS, row, strict=True)}
             for row in per_prompt.tolist()

@@ -171,9 +171,7 @@ def train_adapter(
                 "device": device,
                 "autocast": "bfloat16" if autocast_bf16 else "float32",
             },
-            vocabulary=answer_vocabulary(tokenizer, (answer for _, answer in pairs))
-            if task == "explain"
-            else [],
+            vocabulary=answer_vocabulary(tokenizer, (answer for _, answer in pairs)),
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         ),
     )

@@ -1,17 +1,19 @@
-"""The explain adapter's output vocabulary: logits only for the tokens an explanation uses.
+"""An adapter's output vocabulary: logits only for the tokens its answers use.
 
 Gemma 3 has 262,144 tokens, so its output layer costs ~168 M multiply-adds
 per generated token, more than the rest of the 270M model together. An
 explanation is written from a small vocabulary: the words of the answers the
-adapter was trained on, plus the numbers and names of its own prompt. The
-trainer stores the first (``answer_vocabulary``, in the adapter's metadata);
+adapter was trained on, plus the numbers and names of its own prompt; so is
+a message's summary and signal line (the words of the trained summaries and
+the closed signal vocabulary, plus the message's own words). The trainer
+stores the first (``answer_vocabulary``, in the adapter's metadata);
 ``SubsetHead`` computes logits only for those ids and the prompt's, and
 gives every other token ``-inf``, so greedy decoding chooses among them at a
 fraction of the cost. The choice stays deterministic; ``llm eval`` measures
 what it does to faithfulness and format.
 
-Only for explanations: the analyse adapter scores its labels' likelihoods,
-which must be normalised over the whole vocabulary.
+Never for the analyse label: its likelihood is normalised over the whole
+vocabulary (``models.llm.scoring``).
 """
 
 from __future__ import annotations

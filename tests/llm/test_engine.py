@@ -174,7 +174,10 @@ def test_explanations_are_written_from_the_adapter_vocabulary_and_the_prompt(
     stored = read_meta(tiny_adapters["explain"]).vocabulary
     assert stored == answer_vocabulary(llm_engine.tokenizer, (a for _, a in pairs))
     assert llm_engine.explain_vocabulary == frozenset(stored)
-    assert read_meta(tiny_adapters["analyse"]).vocabulary == []
+    analyse_stored = read_meta(tiny_adapters["analyse"]).vocabulary
+    analyse_answers = (a for _, a in training_pairs("analyse", llm_data, 3))
+    assert analyse_stored == answer_vocabulary(llm_engine.tokenizer, analyse_answers)
+    assert llm_engine.analyse_vocabulary == frozenset(analyse_stored)
 
     tokenizer = llm_engine.tokenizer
     facts = llm_data.explain_test[0]
@@ -194,3 +197,47 @@ def test_explanations_are_written_from_the_adapter_vocabulary_and_the_prompt(
     assert written and written <= allowed
     # The full output layer is back afterwards.
     assert isinstance(llm_engine.model.get_base_model().lm_head, torch.nn.Linear)
+
+
+def test_labels_scored_on_a_shared_prompt_equal_scoring_each_pair_whole(llm_engine):
+    from models.llm.analysis import label_continuation
+    from models.llm.prompts import analyse_prompt
+    from models.llm.scoring import answer_logprobs, continuation_logprobs
+    from models.llm.tokens import answer_ids, prompt_ids, right_padded
+
+    tokenizer = llm_engine.tokenizer
+    llm_engine.analyse([sanitise_customer_text("warm up")])  # the analyse adapter is merged
+    # A long and a short message: the short one's pairs are padded when scored whole.
+    prompts = [analyse_prompt(sanitise_customer_text(m)) for m in (MESSAGES[6], MESSAGES[2])]
+    labels = [answer_ids(tokenizer, label_continuation(label), eos=False)
+              for label in MESSAGE_LABELS]  # fmt: skip
+    pairs = [(prompt_ids(tokenizer, p), label) for p in prompts for label in labels]
+    ids, mask, targets = right_padded(pairs, tokenizer.pad_token_id)
+    with torch.inference_mode():
+        logprobs, rows = answer_logprobs(llm_engine.model, ids, mask, targets)
+        whole = torch.zeros(len(pairs)).index_add_(0, rows, logprobs.float())
+        shared = torch.cat([
+            continuation_logprobs(llm_engine.model, prompt_ids(tokenizer, p), labels,
+                                  tokenizer.pad_token_id)
+            for p in prompts
+        ])  # fmt: skip
+    # Same arithmetic in another order: float32 rounding, or bf16's on this CPU.
+    tolerance = 1e-3 if llm_engine.model.dtype == torch.float32 else 0.4
+    assert shared.tolist() == pytest.approx(whole.tolist(), abs=tolerance)
+
+
+def test_summaries_are_written_from_the_analyse_vocabulary_and_the_prompt(llm_engine, monkeypatch):
+    heads: list[frozenset[int]] = []
+    restricted = llm_engine._restricted_head
+
+    def spy(vocabulary, prompt_ids):  # noqa: ANN001, ANN202
+        heads.append(vocabulary)
+        return restricted(vocabulary, prompt_ids)
+
+    monkeypatch.setattr(llm_engine, "_restricted_head", spy)
+    llm_engine.analyse([sanitise_customer_text(MESSAGES[1])])
+    assert heads == [llm_engine.analyse_vocabulary]
+    # The baseline (no adapter) writes from the whole vocabulary.
+    with llm_engine.base_only():
+        llm_engine.analyse([sanitise_customer_text(MESSAGES[1])])
+    assert heads == [llm_engine.analyse_vocabulary]
