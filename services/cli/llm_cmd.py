@@ -190,16 +190,21 @@ def evaluate(
 
 @llm.command("bench")
 @click.option("--batch-sizes", default="1,2,4", show_default=True, help="Model batch sizes.")
-@click.option("--cases", default=12, show_default=True, help="Explanations per batch size.")
+@click.option("--cases", default=12, show_default=True,
+              help="Explanations per batch size (0: none).")  # fmt: skip
+@click.option("--messages", default=12, show_default=True,
+              help="Message analyses per batch size (0: none).")  # fmt: skip
 @click.option("--threads", default=1, show_default=True, help="torch threads (the worker's).")
-def bench(batch_sizes: str, cases: int, threads: int) -> None:
-    """Load time, memory, explanation latency p50/p99 and throughput per batch size (CPU)."""
+def bench(batch_sizes: str, cases: int, messages: int, threads: int) -> None:
+    """Load time, memory, and per batch size the latency p50/p99 and throughput of
+    explanations and of message analyses (CPU)."""
     _offline()
     from contracts.settings import load_settings
     from services.llm_worker.bench import run_llm_bench
 
     sizes = [int(s) for s in batch_sizes.split(",") if s.strip()]
-    click.echo(run_llm_bench(load_settings(), sizes=sizes, cases=cases, threads=threads))
+    click.echo(run_llm_bench(load_settings(), sizes=sizes, cases=cases, messages=messages,
+                             threads=threads))  # fmt: skip
 
 
 @llm.command("coverage")

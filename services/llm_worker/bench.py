@@ -4,22 +4,31 @@ Figures printed, never asserted: engine load time (base + both adapters),
 resident memory after load, and for each model batch size the latency of one
 explanation (from the start of its batch to its text, p50 / p99), throughput
 in explanations and tokens per second, and the share that passed the
-faithfulness check. Cases are the held-out explain records (seeded).
+faithfulness check; then the same for message analyses (label, summary and
+signals), with the share labelled as the held-out record is. Cases and
+messages are the held-out records (seeded).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from contracts.settings import Settings
+from models.llm.analysis import MessageExample
+from models.llm.facts import CaseFacts
 from models.llm.faithfulness import check_faithfulness, check_format
+from models.llm.prompts import sanitise_customer_text
 from services.bench.stats import percentiles_ms, table
 from services.llm_worker.dataset import DatasetConfig
 from services.llm_worker.training import load_or_build_datasets
 from services.llm_worker.wiring import WorkerConfig, load_engine
 
-__all__ = ["resident_mb", "run_llm_bench"]
+if TYPE_CHECKING:
+    from models.llm.engine import LlmEngine
+
+__all__ = ["analyse_table", "explain_table", "resident_mb", "run_llm_bench"]
 
 
 def resident_mb() -> float:
@@ -31,7 +40,9 @@ def resident_mb() -> float:
     return float("nan")
 
 
-def run_llm_bench(settings: Settings, *, sizes: Sequence[int], cases: int, threads: int = 1) -> str:
+def run_llm_bench(
+    settings: Settings, *, sizes: Sequence[int], cases: int, messages: int = 12, threads: int = 1
+) -> str:
     import torch
 
     from models.llm.engine import LlmEngine
@@ -44,7 +55,20 @@ def run_llm_bench(settings: Settings, *, sizes: Sequence[int], cases: int, threa
     after = resident_mb()
     assert isinstance(engine, LlmEngine)  # noqa: S101 - load_engine builds the real engine
     data = load_or_build_datasets(settings, DatasetConfig())
-    pool = data.explain_test[:cases]
+    versions = ", ".join(f"{k} v{v}" for k, v in engine.load_report.adapters.items())
+    lines = [
+        f"engine: load {load_s:.1f}s (adapters {versions}), RSS {after:.0f} MB "
+        f"(+{after - before:.0f} MB), torch threads {threads}"
+    ]
+    if cases:
+        lines += ["", "explanations", explain_table(engine, data.explain_test[:cases], sizes)]
+    if messages:
+        lines += ["", "message analyses", analyse_table(engine, data.analyse_test[:messages],
+                                                         sizes)]  # fmt: skip
+    return "\n".join(lines)
+
+
+def explain_table(engine: LlmEngine, pool: Sequence[CaseFacts], sizes: Sequence[int]) -> str:
     engine.explain(pool[:1])  # warm-up: first call pays one-time allocations and the merge
     rows = []
     for size in sizes:
@@ -66,12 +90,27 @@ def run_llm_bench(settings: Settings, *, sizes: Sequence[int], cases: int, threa
         rows.append([size, len(pool), f"{p['p50'] / 1000:.2f}", f"{p['p99'] / 1000:.2f}",
                      f"{len(pool) / wall:.2f}", f"{tokens / wall:.1f}",
                      f"{faithful / max(len(pool), 1):.0%}"])  # fmt: skip
-    header = ["batch", "cases", "p50 s", "p99 s", "expl/s", "tokens/s", "faithful+format"]
-    versions = ", ".join(f"{k} v{v}" for k, v in engine.load_report.adapters.items())
-    return "\n".join(
-        [
-            f"engine: load {load_s:.1f}s (adapters {versions}), RSS {after:.0f} MB "
-            f"(+{after - before:.0f} MB), torch threads {threads}",
-            table(rows, header),
-        ]
-    )
+    return table(rows, ["batch", "cases", "p50 s", "p99 s", "expl/s", "tokens/s",
+                        "faithful+format"])  # fmt: skip
+
+
+def analyse_table(engine: LlmEngine, pool: Sequence[MessageExample], sizes: Sequence[int]) -> str:
+    texts = [sanitise_customer_text(example.text) for example in pool]
+    engine.analyse(texts[:1])  # warm-up: the analyse adapter is merged
+    rows = []
+    for size in sizes:
+        latencies: list[float] = []
+        correct = 0
+        run_started = time.perf_counter()
+        for start in range(0, len(pool), size):
+            t0 = time.perf_counter()
+            readings = engine.analyse(texts[start : start + size])
+            elapsed = time.perf_counter() - t0
+            latencies += [elapsed] * len(readings)
+            expected = pool[start : start + size]
+            correct += sum(r.label == e.label for r, e in zip(readings, expected, strict=True))
+        wall = time.perf_counter() - run_started
+        p = percentiles_ms(latencies)
+        rows.append([size, len(pool), f"{p['p50'] / 1000:.2f}", f"{p['p99'] / 1000:.2f}",
+                     f"{len(pool) / wall:.2f}", f"{correct / max(len(pool), 1):.0%}"])  # fmt: skip
+    return table(rows, ["batch", "messages", "p50 s", "p99 s", "msg/s", "label as held out"])
