@@ -10,7 +10,8 @@
     Both adapters trained for a few steps on ``llm_data``: real LoRA training,
     enough to follow the answer layout, not to be good.
 ``llm_engine`` (session) -> ``LlmEngine``
-    The base with both tiny adapters, short generations (tests stay quick).
+    The base with both tiny adapters, short generations (tests stay quick), in
+    ``FRAUDSTREAM_LLM__DTYPE``'s type (float32: as on an AVX2-only CPU).
 ``llm_settings`` (function) -> ``Settings``
     ``settings`` (private topics, tmp state) with ``llm.base_dir`` at the
     cache, ``llm.adapters_dir`` and MLflow in the test's tmp dir.
@@ -92,7 +93,11 @@ def tiny_adapters(
 def llm_engine(llm_base: Path, tiny_adapters: dict[Task, Path]):  # noqa: ANN201
     from models.llm.engine import LlmEngine
 
-    return LlmEngine.load(llm_base, tiny_adapters, max_new_tokens=TEST_MAX_NEW_TOKENS)
+    # FRAUDSTREAM_LLM__DTYPE=float32 runs these tests in the type an AVX2-only CPU gets.
+    precision = Settings().llm.dtype
+    return LlmEngine.load(
+        llm_base, tiny_adapters, max_new_tokens=TEST_MAX_NEW_TOKENS, precision=precision
+    )
 
 
 @pytest.fixture(scope="session")
