@@ -59,7 +59,9 @@ def continuation_logprobs(
     lm = causal_lm(model)
     device = lm.lm_head.weight.device
     prefix = lm.model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
-    cache = getattr(prefix, "cache", None) or prefix.past_key_values
+    cache = getattr(prefix, "cache", None)
+    if cache is None:  # transformers releases that still call it past_key_values
+        cache = prefix.past_key_values
     count, width = len(continuations), max(len(c) for c in continuations)
     cache.batch_repeat_interleave(count)
     ids = torch.full((count, width), pad_id, dtype=torch.long, device=device)
@@ -86,8 +88,8 @@ def continuation_logprobs(
 
 
 def _cache_keyword(body: Any) -> str:
-    """The forward's name for a key/value cache: ``cache`` since transformers 5.2x,
-    ``past_key_values`` before (and deprecated after)."""
+    """The forward's name for a key/value cache: ``cache`` in recent transformers
+    releases, ``past_key_values`` in earlier ones (deprecated, with a warning, since)."""
     parameters = inspect.signature(body.forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
