@@ -182,8 +182,13 @@ class LlmEngine:
         max_new_tokens: int | None = None,
         constrained: bool | None = None,
         restricted: bool | None = None,
+        deadline: float | None = None,
     ) -> list[str]:
         """One explanation per case (greedy; bounded; one paragraph).
+
+        ``deadline`` (``time.monotonic()``): generation stops after the step
+        that passes it, so no CPU is spent on answers nobody waits for; the
+        texts are then cut short (the worker discards them).
 
         ``constrained`` (default: the engine's setting) restricts each step to
         tokens that keep the explanation true to its case (``CitationConstraint``);
@@ -201,6 +206,7 @@ class LlmEngine:
             stop_at_paragraph=True,
             cases=cases if constrain else None,
             vocabulary=self.explain_vocabulary if restrict and not self._base_only else None,
+            deadline=deadline,
         )
 
     def generate(
@@ -211,6 +217,7 @@ class LlmEngine:
         stop_at_paragraph: bool,
         cases: Sequence[CaseFacts] | None = None,
         vocabulary: frozenset[int] | None = None,
+        deadline: float | None = None,
     ) -> list[str]:
         """Greedy continuations of ``prompts`` with whatever adapter is active.
 
@@ -231,6 +238,9 @@ class LlmEngine:
         }
         if len(prompts) == 1:
             options["prompt_lookup_num_tokens"] = _LOOKUP_TOKENS
+        if deadline is not None:
+            # transformers' MaxTimeCriteria: checked after every step (at least one runs).
+            options["max_time"] = max(deadline - time.monotonic(), 0.0)
         constraint = None
         if cases is not None:
             constraint = CitationConstraint(
@@ -274,8 +284,14 @@ class LlmEngine:
 
     # -- analyse ------------------------------------------------------------------
 
-    def analyse(self, messages: Sequence[SanitisedText]) -> list[MessageReading]:
-        """Label (scored among the allowed ones), summary and signals for each message."""
+    def analyse(
+        self, messages: Sequence[SanitisedText], *, deadline: float | None = None
+    ) -> list[MessageReading]:
+        """Label (scored among the allowed ones), summary and signals for each message.
+
+        ``deadline``: as for ``explain``; it bounds the summaries' generation
+        (the labels are scored in full).
+        """
         if not messages:
             return []
         self._use("analyse")
@@ -287,6 +303,7 @@ class LlmEngine:
             max_new_tokens=ANALYSE_NEW_TOKENS,
             stop_at_paragraph=False,
             vocabulary=None if self._base_only else self.analyse_vocabulary,
+            deadline=deadline,
         )
         readings = []
         for label, row, text in zip(labels, scores, continued, strict=True):

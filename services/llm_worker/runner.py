@@ -10,7 +10,9 @@ queue:
   the same task that arrive within ``max_wait_ms``, and runs them as one
   batch (one adapter switch per batch);
 * a request whose deadline passed, or whose caller gave up on it, is never
-  started (``RequestExpired``), so a slow spell does not snowball;
+  started (``RequestExpired``), and the model stops generating when the
+  batch's last deadline passes (an answer finished late is never delivered,
+  ``RequestExpired`` too), so a slow spell does not snowball;
 * an exception inside the engine fails that batch's futures, not the thread.
 """
 
@@ -38,9 +40,13 @@ TaskName = Literal["explain", "analyse"]
 class TextEngine(Protocol):
     """What the worker needs of ``models.llm.engine.LlmEngine``."""
 
-    def explain(self, cases: Sequence[CaseFacts]) -> list[str]: ...
+    def explain(
+        self, cases: Sequence[CaseFacts], *, deadline: float | None = None
+    ) -> list[str]: ...
 
-    def analyse(self, messages: Sequence[SanitisedText]) -> list[MessageReading]: ...
+    def analyse(
+        self, messages: Sequence[SanitisedText], *, deadline: float | None = None
+    ) -> list[MessageReading]: ...
 
 
 class RequestExpired(Exception):  # noqa: N818 - it names what happened to the request
@@ -153,21 +159,29 @@ class ModelRunner:
     def _run(self, batch: list[Request]) -> None:
         task = batch[0].task
         started = time.perf_counter()
+        # The model stops when the last of the batch's callers stops waiting:
+        # finishing an answer past that only delays the next request.
+        deadline = max(r.deadline for r in batch)
         try:
             results: list[str] | list[MessageReading]
             if task == "explain":
                 cases = [r.payload for r in batch if isinstance(r.payload, CaseFacts)]
-                results = self.engine.explain(cases)
+                results = self.engine.explain(cases, deadline=deadline)
             else:
                 texts = [r.payload for r in batch if isinstance(r.payload, SanitisedText)]
-                results = self.engine.analyse(texts)
+                results = self.engine.analyse(texts, deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - any model failure is reported per request
             log.warning("%s batch of %d failed: %s", task, len(batch), exc)
             for request in batch:
                 request.future.set_exception(exc)
             return
         answers: Sequence[str | MessageReading] = results
+        finished = time.monotonic()
         for request, answer in zip(batch, answers, strict=True):
-            request.future.set_result(answer)
+            if finished > request.deadline:
+                # Late, or cut short by the deadline: never an answer.
+                request.future.set_exception(RequestExpired("deadline passed in the model"))
+            else:
+                request.future.set_result(answer)
         if self.on_batch is not None:
             self.on_batch(task, len(batch), time.perf_counter() - started)

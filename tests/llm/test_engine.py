@@ -241,3 +241,22 @@ def test_summaries_are_written_from_the_analyse_vocabulary_and_the_prompt(llm_en
     with llm_engine.base_only():
         llm_engine.analyse([sanitise_customer_text(MESSAGES[1])])
     assert heads == [llm_engine.analyse_vocabulary]
+
+
+def test_generation_stops_at_the_deadline(llm_engine):
+    import time
+
+    from models.llm.engine import _LOOKUP_TOKENS
+
+    facts = case_facts(make_decision("tx-late", score=0.9))
+    full = llm_engine.explain([facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS)[0]
+    cut = llm_engine.explain(
+        [facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS, deadline=time.monotonic()
+    )[0]
+    count = len(llm_engine.tokenizer(full, add_special_tokens=False)["input_ids"])
+    # One step runs (with prompt lookup, one step may accept its drafted tokens).
+    assert count > _LOOKUP_TOKENS + 1
+    assert len(llm_engine.tokenizer(cut, add_special_tokens=False)["input_ids"]) <= (
+        _LOOKUP_TOKENS + 1
+    )
+    assert full.startswith(cut)

@@ -23,14 +23,18 @@ from tests.llm.helpers import make_decision
 class RecordingEngine:
     def __init__(self, *, gate: threading.Event | None = None, fail: bool = False) -> None:
         self.batches: list[tuple[str, int]] = []
+        self.deadlines: list[float | None] = []
         self.gate = gate
         self.fail = fail
 
-    def explain(self, cases: Sequence[CaseFacts]) -> list[str]:
+    def explain(self, cases: Sequence[CaseFacts], *, deadline: float | None = None) -> list[str]:
+        self.deadlines.append(deadline)
         self._enter("explain", len(cases))
         return [f"text for {c.tx_id}" for c in cases]
 
-    def analyse(self, messages: Sequence[SanitisedText]) -> list[MessageReading]:
+    def analyse(
+        self, messages: Sequence[SanitisedText], *, deadline: float | None = None
+    ) -> list[MessageReading]:
         self._enter("analyse", len(messages))
         return [
             MessageReading(label="benign", label_scores={"benign": 1.0}, summary="", signals=())
@@ -129,6 +133,28 @@ def test_an_expired_request_is_never_started():
     finally:
         runner.stop()
     assert engine.batches == [("explain", 1)]  # the expired one never reached the model
+
+
+def test_the_model_gets_the_batch_s_last_deadline_and_a_late_answer_is_never_delivered():
+    gate = threading.Event()
+    engine = RecordingEngine(gate=gate)
+    runner = ModelRunner(engine, batch_size=2, max_wait_ms=5000, queue_limit=10)
+    runner.start()
+    try:
+        soon, later = time.monotonic() + 2.0, _later()
+        short = runner.submit("explain", _facts(0), soon)
+        long = runner.submit("explain", _facts(1), later)
+        _taken(runner)  # both are in the model, which waits at the gate
+        time.sleep(max(soon - time.monotonic(), 0) + 0.05)
+        gate.set()  # the model answers both, one of them after its caller stopped waiting
+        assert long is not None and long.result(10) == "text for tx-1"
+        assert short is not None
+        with pytest.raises(RequestExpired, match="in the model"):
+            short.result(10)
+    finally:
+        runner.stop()
+    assert engine.batches == [("explain", 2)]
+    assert engine.deadlines == [later]
 
 
 def test_a_model_failure_fails_its_requests_not_the_thread():

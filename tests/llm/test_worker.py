@@ -141,10 +141,12 @@ def test_template_is_used_and_marked_when_the_model_times_out(
 class BrokenEngine:
     """A model that fails on every call (a corrupt adapter, out of memory, ...)."""
 
-    def explain(self, cases: Sequence[CaseFacts]) -> list[str]:
+    def explain(self, cases: Sequence[CaseFacts], *, deadline: float | None = None) -> list[str]:
         raise RuntimeError("CUDA error: device-side assert triggered")
 
-    def analyse(self, messages: Sequence[SanitisedText]) -> list[MessageReading]:
+    def analyse(
+        self, messages: Sequence[SanitisedText], *, deadline: float | None = None
+    ) -> list[MessageReading]:
         raise RuntimeError("out of memory")
 
 
