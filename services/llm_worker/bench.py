@@ -12,8 +12,8 @@ messages are the held-out records (seeded).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from contracts.settings import Settings
 from models.llm.analysis import MessageExample
@@ -27,6 +27,9 @@ from services.llm_worker.wiring import WorkerConfig, load_engine
 
 if TYPE_CHECKING:
     from models.llm.engine import LlmEngine
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 __all__ = ["analyse_table", "explain_table", "resident_mb", "run_llm_bench"]
 
@@ -72,21 +75,11 @@ def explain_table(engine: LlmEngine, pool: Sequence[CaseFacts], sizes: Sequence[
     engine.explain(pool[:1])  # warm-up: first call pays one-time allocations and the merge
     rows = []
     for size in sizes:
-        latencies: list[float] = []
+        texts, p, wall = _timed_batches(engine.explain, pool, size)
         tokens = faithful = 0
-        run_started = time.perf_counter()
-        for start in range(0, len(pool), size):
-            batch = pool[start : start + size]
-            t0 = time.perf_counter()
-            texts = engine.explain(batch)
-            elapsed = time.perf_counter() - t0
-            latencies += [elapsed] * len(batch)
-            for text, facts in zip(texts, batch, strict=True):
-                tokens += len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
-                ok = check_faithfulness(text, facts).faithful and not check_format(text, facts)
-                faithful += ok
-        wall = time.perf_counter() - run_started
-        p = percentiles_ms(latencies)
+        for text, facts in zip(texts, pool, strict=True):
+            tokens += len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+            faithful += check_faithfulness(text, facts).faithful and not check_format(text, facts)
         rows.append([size, len(pool), f"{p['p50'] / 1000:.2f}", f"{p['p99'] / 1000:.2f}",
                      f"{len(pool) / wall:.2f}", f"{tokens / wall:.1f}",
                      f"{faithful / max(len(pool), 1):.0%}"])  # fmt: skip
@@ -99,18 +92,24 @@ def analyse_table(engine: LlmEngine, pool: Sequence[MessageExample], sizes: Sequ
     engine.analyse(texts[:1])  # warm-up: the analyse adapter is merged
     rows = []
     for size in sizes:
-        latencies: list[float] = []
-        correct = 0
-        run_started = time.perf_counter()
-        for start in range(0, len(pool), size):
-            t0 = time.perf_counter()
-            readings = engine.analyse(texts[start : start + size])
-            elapsed = time.perf_counter() - t0
-            latencies += [elapsed] * len(readings)
-            expected = pool[start : start + size]
-            correct += sum(r.label == e.label for r, e in zip(readings, expected, strict=True))
-        wall = time.perf_counter() - run_started
-        p = percentiles_ms(latencies)
+        readings, p, wall = _timed_batches(engine.analyse, texts, size)
+        correct = sum(r.label == e.label for r, e in zip(readings, pool, strict=True))
         rows.append([size, len(pool), f"{p['p50'] / 1000:.2f}", f"{p['p99'] / 1000:.2f}",
                      f"{len(pool) / wall:.2f}", f"{correct / max(len(pool), 1):.0%}"])  # fmt: skip
     return table(rows, ["batch", "messages", "p50 s", "p99 s", "msg/s", "label as held out"])
+
+
+def _timed_batches(
+    run: Callable[[Sequence[T]], list[R]], items: Sequence[T], size: int
+) -> tuple[list[R], dict[str, float], float]:
+    """``run`` over ``items`` in batches of ``size``: the results in order, each item's
+    latency percentiles (ms, from the start of its batch to its answer) and the wall time (s)."""
+    results: list[R] = []
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for start in range(0, len(items), size):
+        t0 = time.perf_counter()
+        answers = run(items[start : start + size])
+        latencies += [time.perf_counter() - t0] * len(answers)
+        results += answers
+    return results, percentiles_ms(latencies), time.perf_counter() - started
