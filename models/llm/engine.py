@@ -34,13 +34,13 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from contracts.events import MESSAGE_LABELS, MessageLabel
 from models.llm.adapters import AdapterMeta, Task, read_meta
@@ -106,6 +106,10 @@ class LlmEngine:
         #: Inside ``base_only``: adapters stay disabled whatever task is asked for.
         self._base_only = False
         self._pristine = _base_weights(model)
+        #: Called between generation steps and between scored prompts, in the
+        #: calling thread (the worker's ``CpuYield`` pauses there while the hot
+        #: path wants the CPU). None: nothing is called.
+        self.between_steps: Callable[[], None] | None = None
 
     def _vocabulary(self, task: Task, restrict: bool) -> frozenset[int]:
         meta = self.adapters.get(task)
@@ -250,9 +254,13 @@ class LlmEngine:
                 stop_ids=self._paragraph_end,
             )
             options["logits_processor"] = LogitsProcessorList([constraint])
+        if self.between_steps is not None:
+            options["stopping_criteria"] = StoppingCriteriaList([_EveryStep(self.between_steps)])
         head: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if vocabulary:
             head = self._restricted_head(vocabulary, encoded["input_ids"])
+        if self.between_steps is not None:
+            self.between_steps()  # before the prompt's forward pass too
         try:
             with torch.inference_mode(), head:
                 output = self.model.generate(**encoded, **options)
@@ -322,11 +330,14 @@ class LlmEngine:
             with torch.inference_mode():
                 # One prompt at a time: its labels share its cache, and no
                 # prompt is padded to the batch's longest message.
-                totals = torch.stack([
-                    continuation_logprobs(self.model, prompt_ids(tokenizer, prompt), labels,
-                                          tokenizer.pad_token_id)
-                    for prompt in prompts
-                ])  # fmt: skip
+                scored = []
+                for prompt in prompts:
+                    if self.between_steps is not None:
+                        self.between_steps()
+                    scored.append(continuation_logprobs(
+                        self.model, prompt_ids(tokenizer, prompt), labels, tokenizer.pad_token_id
+                    ))  # fmt: skip
+                totals = torch.stack(scored)
         except (RuntimeError, ValueError, IndexError) as exc:
             raise GenerationError(f"label scoring failed: {exc}") from exc
         per_prompt = torch.softmax(totals, dim=-1)
@@ -399,3 +410,19 @@ def _newline_ids(tokenizer: Any) -> list[int]:
         if len(encoded) == 1:
             ids.append(encoded[0])
     return ids
+
+
+class _EveryStep(StoppingCriteria):
+    """Calls ``hook`` after every generation step and never stops anything."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        self.hook = hook
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        self.hook()
+        done: torch.BoolTensor = torch.zeros(  # type: ignore[assignment]
+            input_ids.shape[0], dtype=torch.bool, device=input_ids.device
+        )
+        return done

@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 )
 @click.option("--nice", default=19, show_default=True, help="Lower CPU priority by this much.")
 @click.option(
+    "--yield-cpu/--no-yield-cpu",
+    default=True,
+    show_default=True,
+    help="Pause the model between steps while other processes wait for a CPU.",
+)
+@click.option(
     "--rules",
     "rules_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -69,6 +75,7 @@ def llm_worker(
     threads: int,
     idle_priority: bool,
     nice: int,
+    yield_cpu: bool,
     rules_path: Path | None,
     metrics_port: int,
     metrics_host: str,
@@ -110,6 +117,7 @@ def llm_worker(
         threads=threads,
         idle_priority=idle_priority,
         nice=nice,
+        yield_cpu=yield_cpu,
         rules_path=rules_path or DEFAULT_RULES,
     )
     loop, handler, runner = build_llm_worker(load_settings(), config, stop=stop)

@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 __all__ = [
     "ANALYSES",
     "BATCH_SECONDS",
+    "CPU_YIELD_SECONDS",
     "EXPLANATIONS",
     "QUEUE_DEPTH",
     "REQUEST_SECONDS",
@@ -34,3 +35,7 @@ BATCH_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("fraudstream_llm_queue_depth", "Requests waiting for the model")
 VERSIONS = Info("fraudstream_llm_versions", "Adapter versions being served")
+CPU_YIELD_SECONDS = Counter(
+    "fraudstream_llm_cpu_yield_seconds_total",
+    "Seconds the model paused between steps because other processes wanted the CPU",
+)

@@ -4,17 +4,20 @@ Keeping the scorer's latency unchanged is done here, on purpose:
 
 * the worker is its own process, in its own consumer group;
 * it runs under the ``SCHED_IDLE`` policy where Linux allows it (it gets a
-  CPU only when nothing else wants one), else at the lowest ``nice``, so
-  under contention the scorer, the broker and Redis win (measured with
-  ``fraudstream bench e2e`` next to a busy worker: see the README);
+  CPU only when nothing else wants one), else at the lowest ``nice``, and
+  when it leads its own session its autogroup goes to nice 19
+  (``services.llm_worker.priority``), so under contention the scorer, the
+  broker and Redis win (measured with ``fraudstream bench e2e --llm-worker``:
+  see the README);
 * torch uses ``threads`` intra-op threads (1 by default): on a 2-core machine
-  the scorer keeps a core.
+  the scorer keeps a core;
+* the model pauses between steps while other processes wait for a CPU
+  (``services.llm_worker.cpu_yield``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,9 @@ from contracts.settings import Settings
 from models.llm.adapters import TASKS, Task
 from services.kafka.clients import make_consumer, make_producer
 from services.llm_worker import metrics
+from services.llm_worker.cpu_yield import CpuYield
 from services.llm_worker.handler import LlmHandler
+from services.llm_worker.priority import lower_priority
 from services.llm_worker.rule_text import rule_descriptions
 from services.llm_worker.runner import ModelRunner, TextEngine
 from services.scoring.wiring import DEFAULT_RULES
@@ -56,6 +61,8 @@ class WorkerConfig:
     #: Linux ``SCHED_IDLE`` for the worker's threads (falls back to ``nice``).
     idle_priority: bool = True
     nice: int = 19
+    #: Pause the model between steps while others wait for the CPU (``CpuYield``).
+    yield_cpu: bool = True
     rules_path: Path = DEFAULT_RULES
 
 
@@ -85,7 +92,7 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
     registry = AdapterRegistry(settings.mlflow, llm)
     dirs = {task: registry.fetch(task, refs[task]) for task in TASKS}
     prepare_base(llm.base_dir)
-    return LlmEngine.load(
+    engine = LlmEngine.load(
         llm.base_dir,
         dirs,
         max_new_tokens=llm.max_new_tokens,
@@ -93,6 +100,9 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
         restrict_vocabulary=llm.restrict_vocabulary,
         precision=llm.dtype,
     )
+    if config.yield_cpu:
+        engine.between_steps = CpuYield()
+    return engine
 
 
 def build_llm_worker(
@@ -130,7 +140,7 @@ def build_llm_worker(
         adapter_versions=versions,
     )
     loop: MicroBatchConsumer[object] = MicroBatchConsumer(
-        make_consumer(kafka, config.group_id),
+        make_consumer(kafka, config.group_id, **{"fetch.wait.max.ms": 100}),
         producer,
         [kafka.topics.cases, kafka.topics.user_messages],
         decode_request,
@@ -149,17 +159,8 @@ def _lower_priority(config: WorkerConfig) -> None:
     import torch
 
     torch.set_num_threads(config.threads)
-    if config.idle_priority and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return
-        except OSError as exc:
-            log.warning("SCHED_IDLE refused (%s); lowering nice instead", exc)
-    if config.nice > 0:
-        try:
-            os.nice(config.nice)
-        except OSError as exc:  # not permitted in some containers: run at normal priority
-            log.warning("could not lower the worker's priority: %s", exc)
+    done = lower_priority(idle=config.idle_priority, nice=config.nice)
+    log.info("CPU priority: %s", ", ".join(done) or "unchanged")
 
 
 def _versions(engine: TextEngine) -> dict[str, str]:

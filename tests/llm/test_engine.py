@@ -7,7 +7,7 @@ import torch
 
 from contracts.events import MESSAGE_LABELS
 from models.llm.facts import case_facts
-from models.llm.prompts import sanitise_customer_text
+from models.llm.prompts import analyse_prompt, sanitise_customer_text
 from tests.llm.conftest import TEST_MAX_NEW_TOKENS
 from tests.llm.helpers import make_decision
 
@@ -260,3 +260,24 @@ def test_generation_stops_at_the_deadline(llm_engine):
         _LOOKUP_TOKENS + 1
     )
     assert full.startswith(cut)
+
+
+def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
+    """``between_steps`` (the worker's CpuYield) gets a chance before the prompt's forward
+    pass, after each generation step, and before each message's label scoring."""
+    calls: list[str] = []
+    facts = case_facts(make_decision("tx-hook", score=0.9))
+    llm_engine.between_steps = lambda: calls.append("step")
+    try:
+        text = llm_engine.explain([facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS)[0]
+        explained = len(calls)
+        calls.clear()
+        messages = [sanitise_customer_text(m) for m in MESSAGES[:2]]
+        llm_engine.label_probabilities([analyse_prompt(m) for m in messages])
+    finally:
+        llm_engine.between_steps = None
+    tokens = len(llm_engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+    # One call before the prompt, then one per step (a prompt-lookup step may accept
+    # several drafted tokens, so there are at most as many steps as tokens).
+    assert 2 <= explained <= tokens + 2
+    assert calls == ["step", "step"]  # once per scored message
