@@ -39,6 +39,7 @@ from tqdm import tqdm
 from contracts.codec import encode
 from contracts.settings import KafkaSettings, Settings, TopicNames
 from services.bench.beside_llm import (
+    AFTER,
     BESIDE,
     LlmWorkerBeside,
     beside_lines,
@@ -295,9 +296,10 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
     kafka = settings.kafka.model_copy(update={"topics": topics, "partitions": config.partitions})
     prefix = f"{settings.redis.key_prefix}-{tag}"
     sizes = [config.max_count if r is None else int(r * config.seconds) for r in config.rates]
-    # Beside the LLM worker, each rate gets transactions of its own (the same ones
-    # again would be redeliveries, answered from their dedup records).
-    runs = 2 if config.llm_worker else 1
+    # Beside the LLM worker, each rate runs alone, beside the worker, then alone
+    # again, each time with transactions of its own (the same ones again would be
+    # redeliveries, answered from their dedup records).
+    runs = 3 if config.llm_worker else 1
     transactions = simulated_transactions(_WARMUP + runs * sum(sizes))
     payloads = [(tx.tx_id, tx.card_id.encode(), encode(tx)) for tx in transactions]
     slices, start = [], _WARMUP
@@ -341,6 +343,10 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
                         if worker is not None:
                             phases.append(_beside(app, worker, rate, slices[len(sizes) + i],
                                                   kafka, pids, config, progress))  # fmt: skip
+                            # Alone again: the embedded broker slows down as its logs
+                            # grow, so "alone" is measured on both sides of "beside".
+                            phases.append(_phase(app, rate, slices[2 * len(sizes) + i], kafka,
+                                                 pids, config, progress, label=AFTER))  # fmt: skip
                 finally:
                     if worker is not None:
                         worker.close()
@@ -426,7 +432,7 @@ def _format(phases: list[PhaseResult], config: E2EConfig, host_ms: float) -> str
     stage_rows = [
         [p.rate or "max", p.app, s, p.stages_ms[s]["p50"], p.stages_ms[s]["p99"],
          p.stages_ms[s]["p99.9"]]
-        for p in phases if p.app in ("scorer", BESIDE) and p.stages_ms for s in STAGES
+        for p in phases if p.app in ("scorer", BESIDE, AFTER) and p.stages_ms for s in STAGES
     ]  # fmt: skip
     lines.append(table(stage_rows, ["offered tx/s", "app", "stage", "p50", "p99", "p99.9"]))
     if beside := beside_lines(phases):

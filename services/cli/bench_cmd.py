@@ -87,8 +87,8 @@ def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int |
 @click.option(
     "--llm-worker",
     is_flag=True,
-    help="Run each rate again with the LLM worker generating beside the scorer "
-    "(needs `fraudstream llm train`): the scorer's latency alone vs beside it.",
+    help="Run each rate beside the LLM worker, then alone again (needs `fraudstream llm "
+    "train`): the scorer's latency beside it vs the mean of the two alone phases.",
 )
 def e2e(
     rates: tuple[int | None, ...],
@@ -108,9 +108,11 @@ def e2e(
     their difference; the scorer's in-process time per stage; CPU of the
     scorer, the broker and Redis. Takes about (2 x seconds per rate) + start-up.
 
-    With --llm-worker, each rate runs once more on the same scorer with `fraudstream
-    run llm-worker` started beside it (as deployed: SCHED_IDLE, one torch thread),
-    and the report compares the scorer's latency alone and beside the worker.
+    With --llm-worker, each rate runs twice more on the same scorer: with
+    `fraudstream run llm-worker` started beside it (as deployed: its own session,
+    SCHED_IDLE, one torch thread), then alone again, since the embedded broker
+    slows down as its logs grow; the report compares the scorer's latency beside
+    the worker with the mean of the two alone phases.
     """
     from contracts.settings import load_settings
     from services.bench.e2e import E2EConfig, run_e2e_bench

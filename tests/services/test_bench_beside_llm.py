@@ -10,6 +10,7 @@ import pytest
 from contracts.codec import encode
 from contracts.events import Explanation
 from services.bench.beside_llm import (
+    AFTER,
     BESIDE,
     LlmWorkerBeside,
     beside_lines,
@@ -95,24 +96,28 @@ def _phase(app: str, rate: int | None, e2e_p99: float, in_process_p99: float) ->
     )
 
 
-def test_report_pairs_each_rate_and_judges_the_in_process_p99_at_1000():
+def test_report_compares_beside_with_the_mean_of_the_alone_phases_around_it():
     phases = [
         _phase("scorer", 1000, 500.0, 20.0),
         _phase(BESIDE, 1000, 600.0, 21.0),
+        _phase(AFTER, 1000, 700.0, 22.0),  # the broker got slower meanwhile
         _phase("scorer", 5000, 800.0, 40.0),
-        _phase(BESIDE, 5000, 1200.0, 80.0),
+        _phase(BESIDE, 5000, 1200.0, 80.0),  # no phase alone again: compared with the first
         _phase("scorer", None, 900.0, 50.0),  # no beside phase: no row
     ]
     text = "\n".join(beside_lines(phases))
     rows = [line for line in text.splitlines() if line.lstrip()[:1].isdigit()]
     assert [row.split()[0] for row in rows] == ["1,000", "5,000"]
-    assert "1.20x" in rows[0] and "1.05x" in rows[0]
-    assert "2.00x" in rows[1] and "55%" in rows[1] and "3 / 40" in rows[1] and "8.2" in rows[1]
-    assert beside_target(phases)[0].endswith("21.00 vs 20.00 ms (met)")
+    # e2e p99: 600 / mean(500, 700); in-process p99: 21 / mean(20, 22).
+    assert "500.0 / 700.0 / 600.0" in rows[0] and "1.00x" in rows[0]
+    assert "20.0 / 22.0 / 21.0" in rows[0]
+    assert "1.50x" in rows[1] and "2.00x" in rows[1]
+    assert "55%" in rows[1] and "3 / 40" in rows[1] and "8.2" in rows[1]
+    assert beside_target(phases)[0].endswith("21.00 vs 21.00 ms (met)")
 
-    slower = [phases[0], _phase(BESIDE, 1000, 600.0, 30.0)]
-    assert beside_target(slower)[0].endswith("30.00 vs 20.00 ms (NOT met)")
-    assert beside_target(phases[2:]) == []  # 1,000 tx/s not run beside the worker
+    slower = [phases[0], _phase(BESIDE, 1000, 600.0, 30.0), phases[2]]
+    assert beside_target(slower)[0].endswith("30.00 vs 21.00 ms (NOT met)")
+    assert beside_target(phases[3:]) == []  # 1,000 tx/s not run beside the worker
 
 
 def test_a_restarted_worker_is_ready_only_on_its_own_line_not_the_last_one_s(settings, tmp_path):
