@@ -13,6 +13,7 @@ from models.llm.engine import LlmEngine
 from models.llm.exceptions import AdapterError
 from models.llm.registry import AdapterRegistry
 from models.llm.train import TrainSpec
+from services.llm_worker.cpu_yield import CpuYield
 from services.llm_worker.training import PRESETS, train_task
 from services.llm_worker.wiring import WorkerConfig, load_engine
 
@@ -48,6 +49,8 @@ def test_train_register_and_load_by_version(llm_settings, llm_data, tiny_adapter
     engine = load_engine(llm_settings, WorkerConfig(explain_ref="1", analyse_ref="champion"))
     assert isinstance(engine, LlmEngine)
     assert engine.load_report.adapters == {"explain": "1", "analyse": "1"}
+    assert isinstance(engine.between_steps, CpuYield)  # the worker's model steps aside
+    engine.between_steps = None  # (here the registry is under test, not the machine's load)
     assert len(engine.explain(llm_data.explain_test[:1])) == 1
 
 
