@@ -256,11 +256,10 @@ class LlmEngine:
             options["logits_processor"] = LogitsProcessorList([constraint])
         if self.between_steps is not None:
             options["stopping_criteria"] = StoppingCriteriaList([_EveryStep(self.between_steps)])
+            self.between_steps()  # before the prompt's forward pass too
         head: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if vocabulary:
             head = self._restricted_head(vocabulary, encoded["input_ids"])
-        if self.between_steps is not None:
-            self.between_steps()  # before the prompt's forward pass too
         try:
             with torch.inference_mode(), head:
                 output = self.model.generate(**encoded, **options)

@@ -30,7 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from contracts.settings import KafkaSettings, Settings
 from services.bench.stats import table
 from services.exceptions import ServiceError
-from services.kafka.clients import make_consumer
+from services.kafka.clients import OFF_HOT_PATH, make_consumer
 
 __all__ = [
     "AFTER",
@@ -82,7 +82,7 @@ class _ExplanationCounter(threading.Thread):
         self._halt = threading.Event()
         self._decoder = msgspec.json.Decoder(_Explained)
         self._consumer = make_consumer(
-            kafka, f"bench-explanations-{uuid.uuid4().hex[:8]}", **{"fetch.wait.max.ms": 100}
+            kafka, f"bench-explanations-{uuid.uuid4().hex[:8]}", **OFF_HOT_PATH
         )
         partitions = range(kafka.partitions)
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])

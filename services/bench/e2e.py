@@ -253,7 +253,7 @@ def _offer(
 
 
 def _phase(
-    app: _App, rate: int | None, payloads: list[tuple[str, bytes, bytes]], kafka: KafkaSettings,
+    app: _App, rate: int | None, payloads: list[tuple[str, bytes, bytes]],
     pids: dict[str, int | None], config: E2EConfig, progress: bool, *, label: str | None = None,
 ) -> PhaseResult:  # fmt: skip
     watched = {"app": app.process.pid, **pids}
@@ -339,14 +339,14 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
                         tail = app.log.read_text(errors="replace")[-3000:]
                         raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
                     for i, rate in enumerate(config.rates):
-                        phases.append(_phase(app, rate, slices[i], kafka, pids, config, progress))
+                        phases.append(_phase(app, rate, slices[i], pids, config, progress))
                         if worker is not None:
                             phases.append(_beside(app, worker, rate, slices[len(sizes) + i],
-                                                  kafka, pids, config, progress))  # fmt: skip
+                                                  pids, config, progress))  # fmt: skip
                             # Alone again: the embedded broker slows down as its logs
                             # grow, so "alone" is measured on both sides of "beside".
-                            phases.append(_phase(app, rate, slices[2 * len(sizes) + i], kafka,
-                                                 pids, config, progress, label=AFTER))  # fmt: skip
+                            phases.append(_phase(app, rate, slices[2 * len(sizes) + i], pids,
+                                                 config, progress, label=AFTER))  # fmt: skip
                 finally:
                     if worker is not None:
                         worker.close()
@@ -359,12 +359,12 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
 
 def _beside(
     app: _App, worker: LlmWorkerBeside, rate: int | None, payloads: list[tuple[str, bytes, bytes]],
-    kafka: KafkaSettings, pids: dict[str, int | None], config: E2EConfig, progress: bool,
+    pids: dict[str, int | None], config: E2EConfig, progress: bool,
 ) -> PhaseResult:  # fmt: skip
     """One phase with the LLM worker started beside the scorer (stopped after it)."""
     ready_s = worker.start()
     try:
-        result = _phase(app, rate, payloads, kafka, {**pids, "llm": worker.pid}, config, progress,
+        result = _phase(app, rate, payloads, {**pids, "llm": worker.pid}, config, progress,
                         label=BESIDE)  # fmt: skip
         result.explanations = worker.explanations()
         result.worker_ready_s = ready_s

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from contracts.settings import KafkaSettings
 
-__all__ = ["make_admin", "make_consumer", "make_producer"]
+__all__ = ["OFF_HOT_PATH", "make_admin", "make_consumer", "make_producer"]
 
 _PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
@@ -39,6 +39,11 @@ _CONSUMER_DEFAULTS: dict[str, Any] = {
     "fetch.min.bytes": 1,
     "partition.assignment.strategy": "cooperative-sticky",
 }
+
+
+#: For consumers off the hot path (the LLM worker, benchmark readers): their
+#: latency hardly matters, and every fetch is work for the broker.
+OFF_HOT_PATH: dict[str, Any] = {"fetch.wait.max.ms": 100}
 
 
 def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:

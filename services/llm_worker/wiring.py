@@ -26,7 +26,7 @@ from contracts.errors import ContractError
 from contracts.events import Decision, UserMessage
 from contracts.settings import Settings
 from models.llm.adapters import TASKS, Task
-from services.kafka.clients import make_consumer, make_producer
+from services.kafka.clients import OFF_HOT_PATH, make_consumer, make_producer
 from services.llm_worker import metrics
 from services.llm_worker.cpu_yield import CpuYield
 from services.llm_worker.handler import LlmHandler
@@ -140,7 +140,7 @@ def build_llm_worker(
         adapter_versions=versions,
     )
     loop: MicroBatchConsumer[object] = MicroBatchConsumer(
-        make_consumer(kafka, config.group_id, **{"fetch.wait.max.ms": 100}),
+        make_consumer(kafka, config.group_id, **OFF_HOT_PATH),
         producer,
         [kafka.topics.cases, kafka.topics.user_messages],
         decode_request,

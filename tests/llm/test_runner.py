@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
@@ -57,6 +58,17 @@ def _later(seconds: float = 30.0) -> float:
     return time.monotonic() + seconds
 
 
+@contextmanager
+def _running(engine: RecordingEngine, **queue: int) -> Iterator[ModelRunner]:
+    """A started runner over ``engine`` (batch_size, max_wait_ms, queue_limit), stopped after."""
+    runner = ModelRunner(engine, **queue)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
 def _taken(runner: ModelRunner) -> None:
     """Wait until the model thread has taken everything queued (it then waits at the gate)."""
     give_up = time.monotonic() + 10
@@ -68,9 +80,7 @@ def _taken(runner: ModelRunner) -> None:
 def test_requests_are_batched_by_task_and_answered_in_order():
     gate = threading.Event()
     engine = RecordingEngine(gate=gate)
-    runner = ModelRunner(engine, batch_size=3, max_wait_ms=0, queue_limit=100)
-    runner.start()
-    try:
+    with _running(engine, batch_size=3, max_wait_ms=0, queue_limit=100) as runner:
         first = runner.submit("explain", _facts(0), _later())
         _taken(runner)  # the thread took the first request alone and waits at the gate
         futures = [runner.submit("explain", _facts(i), _later()) for i in range(1, 5)]
@@ -79,8 +89,6 @@ def test_requests_are_batched_by_task_and_answered_in_order():
         assert first is not None and first.result(10) == "text for tx-0"
         assert [f.result(10) for f in futures if f] == [f"text for tx-{i}" for i in range(1, 5)]
         assert message is not None and message.result(10).label == "benign"
-    finally:
-        runner.stop()
     assert engine.batches[0] == ("explain", 1)
     assert ("explain", 3) in engine.batches and ("analyse", 1) in engine.batches
     assert sum(size for task, size in engine.batches if task == "explain") == 5
@@ -88,21 +96,15 @@ def test_requests_are_batched_by_task_and_answered_in_order():
 
 def test_the_thread_waits_a_little_to_fill_a_batch():
     engine = RecordingEngine()
-    runner = ModelRunner(engine, batch_size=2, max_wait_ms=5000, queue_limit=10)
-    runner.start()
-    try:
+    with _running(engine, batch_size=2, max_wait_ms=5000, queue_limit=10) as runner:
         futures = [runner.submit("explain", _facts(i), _later()) for i in range(2)]
         assert [f.result(10) for f in futures if f] == ["text for tx-0", "text for tx-1"]
-    finally:
-        runner.stop()
     assert engine.batches == [("explain", 2)]
 
 
 def test_a_full_queue_refuses_at_once():
     gate = threading.Event()
-    runner = ModelRunner(RecordingEngine(gate=gate), batch_size=1, max_wait_ms=0, queue_limit=2)
-    runner.start()
-    try:
+    with _running(RecordingEngine(gate=gate), batch_size=1, max_wait_ms=0, queue_limit=2) as runner:
         busy = runner.submit("explain", _facts(0), _later())
         _taken(runner)  # the first request is in the model, the queue is empty again
         queued = [runner.submit("explain", _facts(i), _later()) for i in (1, 2)]
@@ -112,16 +114,12 @@ def test_a_full_queue_refuses_at_once():
         assert runner.depth() == 2
         gate.set()
         assert [f.result(10) for f in queued if f] == ["text for tx-1", "text for tx-2"]
-    finally:
-        runner.stop()
 
 
 def test_an_expired_request_is_never_started():
     gate = threading.Event()
     engine = RecordingEngine(gate=gate)
-    runner = ModelRunner(engine, batch_size=1, max_wait_ms=0, queue_limit=10)
-    runner.start()
-    try:
+    with _running(engine, batch_size=1, max_wait_ms=0, queue_limit=10) as runner:
         busy = runner.submit("explain", _facts(0), _later())
         _taken(runner)
         expired = runner.submit("explain", _facts(1), time.monotonic() - 1.0)
@@ -130,17 +128,13 @@ def test_an_expired_request_is_never_started():
         assert expired is not None
         with pytest.raises(RequestExpired):
             expired.result(10)
-    finally:
-        runner.stop()
     assert engine.batches == [("explain", 1)]  # the expired one never reached the model
 
 
 def test_the_model_gets_the_batch_s_last_deadline_and_a_late_answer_is_never_delivered():
     gate = threading.Event()
     engine = RecordingEngine(gate=gate)
-    runner = ModelRunner(engine, batch_size=2, max_wait_ms=5000, queue_limit=10)
-    runner.start()
-    try:
+    with _running(engine, batch_size=2, max_wait_ms=5000, queue_limit=10) as runner:
         soon, later = time.monotonic() + 2.0, _later()
         short = runner.submit("explain", _facts(0), soon)
         long = runner.submit("explain", _facts(1), later)
@@ -151,17 +145,13 @@ def test_the_model_gets_the_batch_s_last_deadline_and_a_late_answer_is_never_del
         assert short is not None
         with pytest.raises(RequestExpired, match="in the model"):
             short.result(10)
-    finally:
-        runner.stop()
     assert engine.batches == [("explain", 2)]
     assert engine.deadlines == [later]
 
 
 def test_a_model_failure_fails_its_requests_not_the_thread():
     engine = RecordingEngine(fail=True)
-    runner = ModelRunner(engine, batch_size=2, max_wait_ms=20, queue_limit=10)
-    runner.start()
-    try:
+    with _running(engine, batch_size=2, max_wait_ms=20, queue_limit=10) as runner:
         failed = runner.submit("explain", _facts(0), _later())
         assert failed is not None
         with pytest.raises(RuntimeError, match="model exploded"):
@@ -169,8 +159,6 @@ def test_a_model_failure_fails_its_requests_not_the_thread():
         engine.fail = False
         later = runner.submit("explain", _facts(1), _later())
         assert later is not None and later.result(10) == "text for tx-1"
-    finally:
-        runner.stop()
 
 
 def test_stop_fails_what_is_still_queued():
