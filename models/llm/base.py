@@ -35,11 +35,21 @@ from models.llm.exceptions import BaseModelError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["BASE_MARKER", "BaseInfo", "base_digest", "load_base", "prepare_base", "quiet_loading"]
+__all__ = [
+    "BASE_MARKER",
+    "BaseInfo",
+    "base_digest",
+    "load_base",
+    "load_tokenizer",
+    "prepare_base",
+    "quiet_loading",
+]
 
 log = logging.getLogger(__name__)
 
 BASE_MARKER = "fraudstream_base.json"
+#: The special tokens ``tokenizer_config.json`` names, passed on as they are.
+_SPECIAL_TOKENS = ("bos_token", "eos_token", "pad_token", "unk_token", "mask_token")
 #: Bump when the conversion changes, so existing folders are rebuilt.
 _CONVERSION_VERSION = 1
 
@@ -82,30 +92,53 @@ def prepare_base(base_dir: Path) -> BaseInfo:
 
 def load_base(
     base_dir: Path, *, device: str = "cpu", dtype: torch.dtype | None = None
-) -> tuple[torch.nn.Module, Any]:
-    """The prepared base model (eval mode, in ``dtype``: by default the one
-    ``precision.compute_dtype`` picks for ``device``) and its tokenizer (left padding)."""
-    if not _marker_matches(base_dir, base_digest()):
-        raise BaseModelError(
-            "base model not prepared (run `fraudstream llm prepare`)", path=str(base_dir)
-        )
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+) -> torch.nn.Module:
+    """The prepared base model, in eval mode and in ``dtype`` (by default the one
+    ``precision.compute_dtype`` picks for ``device``); its tokenizer: ``load_tokenizer``."""
+    _check_prepared(base_dir)
+    from transformers import AutoModelForCausalLM
 
     from models.llm.precision import compute_dtype
 
     quiet_loading()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
         model: Any = AutoModelForCausalLM.from_pretrained(
             str(base_dir), dtype=dtype or compute_dtype(device)
         )
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"cannot load the base model: {exc}", path=str(base_dir)) from exc
-    # Batched generation appends new tokens on the right, so prompts line up on the left.
-    tokenizer.padding_side = "left"
     model.to(device)
     model.eval()
-    return model, tokenizer
+    module: torch.nn.Module = model
+    return module
+
+
+def load_tokenizer(base_dir: Path) -> Any:
+    """The base model's tokenizer, read by the ``tokenizers`` library in one pass.
+
+    ``AutoTokenizer`` gives the same tokenizer but takes ~2.9 s of the worker's
+    start here: transformers 5 parses the 33 MB ``tokenizer.json`` (262,144
+    pieces and their merges) in Python's ``json`` twice and rebuilds the Gemma
+    pipeline from the parsed vocabulary. The file ``prepare_base`` saved *is*
+    that rebuilt pipeline, so reading it directly (``tokenizers``, in Rust,
+    ~1.3 s) gives the same tokens: ``tests/llm/test_base.py`` compares both
+    ways on the pipeline, the special tokens and every prompt layout. Training
+    and serving both load it here, so they cannot tokenise differently.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    _check_prepared(base_dir)
+    try:
+        config = json.loads((base_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+        special = {name: config[name] for name in _SPECIAL_TOKENS if name in config}
+        fast: Any = PreTrainedTokenizerFast  # untyped in transformers
+        tokenizer = fast(tokenizer_file=str(base_dir / "tokenizer.json"), **special)
+    except Exception as exc:  # the Rust library raises bare ``Exception`` on a bad file
+        raise BaseModelError(f"cannot load the tokenizer: {exc}", path=str(base_dir)) from exc
+    # Batched generation appends new tokens on the right, so prompts line up on the
+    # left (Gemma's own default; training pads by hand and is not affected).
+    tokenizer.padding_side = "left"
+    return tokenizer
 
 
 def quiet_loading() -> None:
@@ -149,6 +182,13 @@ def _convert(gguf_dir: Path, out_dir: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
+
+
+def _check_prepared(base_dir: Path) -> None:
+    if not _marker_matches(base_dir, base_digest()):
+        raise BaseModelError(
+            "base model not prepared (run `fraudstream llm prepare`)", path=str(base_dir)
+        )
 
 
 def _marker_matches(base_dir: Path, digest: str) -> bool:

@@ -35,6 +35,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 from contracts.events import MESSAGE_LABELS, MessageLabel
 from models.llm.adapters import AdapterMeta, Task, read_meta
 from models.llm.analysis import MessageReading, label_continuation, parse_continuation
-from models.llm.base import base_digest, load_base
+from models.llm.base import base_digest, load_base, load_tokenizer
 from models.llm.constrained import CitationConstraint, TokenText
 from models.llm.exceptions import AdapterError, GenerationError
 from models.llm.facts import CaseFacts
@@ -132,8 +133,6 @@ class LlmEngine:
         ``precision``: bf16 or float32 weights; ``auto`` is bf16 only where the
         device computes in it natively (``models.llm.precision``).
         """
-        from peft import PeftModel
-
         if not adapter_dirs:
             raise AdapterError("no adapter given")
         started = time.perf_counter()
@@ -149,7 +148,14 @@ class LlmEngine:
                     task=task,
                 )
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        base, tokenizer = load_base(base_dir, device=device, dtype=compute_dtype(device, precision))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer") as pool:
+            # The tokenizer is read in Rust, which lets go of the GIL: on a second core
+            # it takes none of the worker's start (peft's import alone is ~2 s).
+            tokenizer_read = pool.submit(load_tokenizer, base_dir)
+            from peft import PeftModel
+
+            base = load_base(base_dir, device=device, dtype=compute_dtype(device, precision))
+            tokenizer = tokenizer_read.result()
         model: Any = None
         try:
             with warnings.catch_warnings():

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from models.llm.adapters import AdapterMeta, Task, write_meta
-from models.llm.base import base_digest, quiet_loading
+from models.llm.base import base_digest, load_tokenizer, quiet_loading
 from models.llm.exceptions import BaseModelError
 from models.llm.precision import Precision, compute_dtype
 from models.llm.prompts import PROMPT_VERSION
@@ -98,7 +98,7 @@ def train_adapter(
     """Train a ``task`` adapter on (prompt, answer) pairs; save it with metadata to ``out_dir``."""
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     quiet_loading()
     if not pairs:
@@ -108,8 +108,8 @@ def train_adapter(
     started = time.perf_counter()
     random.seed(spec.seed)
     torch.manual_seed(spec.seed)
+    tokenizer = load_tokenizer(base_dir)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
         base: Any = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"cannot load the base model: {exc}", path=str(base_dir)) from exc
