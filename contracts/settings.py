@@ -139,6 +139,9 @@ class LlmSettings(_Section):
     #: Weights and training compute in bf16 or float32; auto: bf16 only on a GPU or a CPU
     #: with native bf16 (AVX-512 / AMX). An AVX2-only CPU emulates bf16 ~50x slower.
     dtype: LlmPrecision = "auto"
+    #: The worker's model pauses between steps while other processes use more than this
+    #: many cores (``services.llm_worker.cpu_yield``); the number of cores: never pauses.
+    yield_busy_cores: float = Field(default=0.5, gt=0)
 
 
 class ReviewSettings(_Section):

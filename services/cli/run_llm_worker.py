@@ -54,6 +54,12 @@ log = logging.getLogger(__name__)
     help="Pause the model between steps while other processes wait for a CPU.",
 )
 @click.option(
+    "--yield-busy-cores",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Pause while other processes use more than this many cores (default: settings.llm, 0.5).",
+)
+@click.option(
     "--rules",
     "rules_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -76,6 +82,7 @@ def llm_worker(
     idle_priority: bool,
     nice: int,
     yield_cpu: bool,
+    yield_busy_cores: float | None,
     rules_path: Path | None,
     metrics_port: int,
     metrics_host: str,
@@ -118,6 +125,7 @@ def llm_worker(
         idle_priority=idle_priority,
         nice=nice,
         yield_cpu=yield_cpu,
+        yield_busy_cores=yield_busy_cores,
         rules_path=rules_path or DEFAULT_RULES,
     )
     loop, handler, runner = build_llm_worker(load_settings(), config, stop=stop)

@@ -63,6 +63,8 @@ class WorkerConfig:
     nice: int = 19
     #: Pause the model between steps while others wait for the CPU (``CpuYield``).
     yield_cpu: bool = True
+    #: Others' CPU (cores) above which the model pauses; None: ``settings.llm.yield_busy_cores``.
+    yield_busy_cores: float | None = None
     rules_path: Path = DEFAULT_RULES
 
 
@@ -101,7 +103,7 @@ def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
         precision=llm.dtype,
     )
     if config.yield_cpu:
-        engine.between_steps = CpuYield()
+        engine.between_steps = CpuYield(busy_cores=config.yield_busy_cores or llm.yield_busy_cores)
     return engine
 
 

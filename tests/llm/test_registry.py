@@ -46,10 +46,16 @@ def test_train_register_and_load_by_version(llm_settings, llm_data, tiny_adapter
     assert read_meta(fetched, task="explain").metrics == {"faithful": 0.5}
     assert read_meta(fetched).version == "1"
 
-    engine = load_engine(llm_settings, WorkerConfig(explain_ref="1", analyse_ref="champion"))
+    llm = llm_settings.llm.model_copy(update={"yield_busy_cores": 1.25})
+    engine = load_engine(
+        llm_settings.model_copy(update={"llm": llm}),
+        WorkerConfig(explain_ref="1", analyse_ref="champion"),
+    )
     assert isinstance(engine, LlmEngine)
     assert engine.load_report.adapters == {"explain": "1", "analyse": "1"}
-    assert isinstance(engine.between_steps, CpuYield)  # the worker's model steps aside
+    # The worker's model steps aside, at the threshold the settings give.
+    assert isinstance(engine.between_steps, CpuYield)
+    assert engine.between_steps.busy_cores == 1.25
     engine.between_steps = None  # (here the registry is under test, not the machine's load)
     assert len(engine.explain(llm_data.explain_test[:1])) == 1
 
