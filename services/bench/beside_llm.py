@@ -12,11 +12,17 @@ worker's phase is compared with the mean of the phases on either side. The
 worker starts with the cases the scorer flagged in the earlier phases as its
 backlog, so it has work for the whole phase; its CPU and its explanations
 (model or template) are counted in that phase.
+
+With ``--control`` a do-nothing process (``CONTROL_ARGV``) takes the worker's
+place, in its own session, started and stopped the same way: what the ratio
+shows then is the benchmark's own noise (phase order, the broker's drift, a
+p99 set by a few bursts), the figure to hold the worker's ratio against.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +41,7 @@ from services.kafka.clients import OFF_HOT_PATH, make_consumer
 __all__ = [
     "AFTER",
     "BESIDE",
+    "CONTROL_ARGV",
     "LlmWorkerBeside",
     "beside_lines",
     "beside_target",
@@ -46,6 +53,12 @@ BESIDE = "scorer+llm"
 #: The app name of the phases run alone again after the worker stopped.
 AFTER = "scorer again"
 _READY_LINE = "llm worker ready"
+#: The control: says it is ready and then does nothing until it is stopped.
+CONTROL_ARGV = [
+    sys.executable,
+    "-c",
+    f"import time; print({_READY_LINE!r}, flush=True); time.sleep(86400)",
+]
 #: "unchanged" as printed: the scorer's p99 beside the worker within this ratio of alone.
 _UNCHANGED_RATIO = 1.10
 
@@ -186,10 +199,11 @@ class LlmWorkerBeside:
         return self.log.read_text(errors="replace")[-3000:]
 
 
-def beside_lines(phases: list[Any]) -> list[str]:
+def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
     """The scorer alone (before and after) vs beside the worker, per rate.
 
-    ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e).
+    ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e);
+    ``control``: a do-nothing process ran in the worker's place.
     """
     rows = []
     for rate, (before, beside, after) in _triples(phases).items():
@@ -216,16 +230,26 @@ def beside_lines(phases: list[Any]) -> list[str]:
     header = ["offered tx/s", "e2e p50 ms", "e2e p99 ms", "ratio", "in-process p50 ms",
               "in-process p99 ms", "ratio", "sustained tx/s", "worker ready s", "worker CPU",
               "explained: model / template"]  # fmt: skip
+    beside = (
+        [
+            "CONTROL: a do-nothing process in the worker's place (its own session, started",
+            "and stopped the same way); the ratios are the benchmark's own noise:",
+        ]
+        if control
+        else [
+            "the worker as deployed: its own session, SCHED_IDLE, one torch thread, pausing",
+            "while the machine is busy, the flagged cases as its backlog:",
+        ]
+    )
     return [
         "scorer alone / alone again / beside the LLM worker (same scorer process, same rate;",
-        "run alone, beside, alone again; ratio = beside / mean of the two alone phases;",
-        "the worker as deployed: its own session, SCHED_IDLE, one torch thread, pausing while",
-        "the machine is busy, the flagged cases as its backlog):",
+        "run alone, beside, alone again; ratio = beside / mean of the two alone phases);",
+        *beside,
         table(rows, header),
     ]
 
 
-def beside_target(phases: list[Any]) -> list[str]:
+def beside_target(phases: list[Any], *, control: bool = False) -> list[str]:
     """The target line: in-process p99 at 1,000 tx/s beside the worker vs alone."""
     triple = _triples(phases).get(1000)
     if triple is None:
@@ -238,6 +262,8 @@ def beside_target(phases: list[Any]) -> list[str]:
     )
     b = beside.stages_ms.get("total", {}).get("p99", float("nan"))
     verdict = "met" if b <= alone * _UNCHANGED_RATIO else "NOT met"
+    if control:
+        verdict += "; CONTROL run: no worker, so this is the benchmark's noise"
     return [
         f"  the scorer's latency unchanged beside the LLM worker (in-process p99 at 1,000 tx/s "
         f"within {_UNCHANGED_RATIO - 1:.0%} of alone): {b:.2f} vs {alone:.2f} ms ({verdict})"

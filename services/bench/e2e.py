@@ -41,6 +41,7 @@ from contracts.settings import KafkaSettings, Settings, TopicNames
 from services.bench.beside_llm import (
     AFTER,
     BESIDE,
+    CONTROL_ARGV,
     LlmWorkerBeside,
     beside_lines,
     beside_target,
@@ -73,6 +74,8 @@ class E2EConfig:
     stall_s: float = 20.0
     #: Also run each rate with the LLM worker generating beside the scorer.
     llm_worker: bool = False
+    #: With ``llm_worker``: a do-nothing process in the worker's place (the control).
+    control: bool = False
 
 
 @dataclass
@@ -288,7 +291,7 @@ def _phase(
 
 
 def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = True) -> E2EReport:
-    if config.llm_worker:
+    if config.llm_worker and not config.control:
         require_adapters(settings)  # before minutes of phases, not after
     tag = f"bench-{uuid.uuid4().hex[:8]}"
     topics = TopicNames(**{f: f"{tag}-{n}" for f, n in TopicNames().model_dump().items()})
@@ -320,6 +323,8 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
     ]  # fmt: skip
     # JSON logs (the default) carry its INFO "ready" line, which says when the phase may start.
     worker_argv = [*cli, "run", "llm-worker", "--group-id", f"{tag}-llm", "--metrics-port", "0"]
+    if config.control:
+        worker_argv = CONTROL_ARGV
     all_topics = [*topics.all(), echo_in, echo_out]
     ensure_topics(kafka, all_topics)
     pids = _stack_pids(settings)
@@ -435,9 +440,9 @@ def _format(phases: list[PhaseResult], config: E2EConfig, host_ms: float) -> str
         for p in phases if p.app in ("scorer", BESIDE, AFTER) and p.stages_ms for s in STAGES
     ]  # fmt: skip
     lines.append(table(stage_rows, ["offered tx/s", "app", "stage", "p50", "p99", "p99.9"]))
-    if beside := beside_lines(phases):
+    if beside := beside_lines(phases, control=config.control):
         lines += ["", *beside]
-    lines += ["", *_targets(phases), *beside_target(phases)]
+    lines += ["", *_targets(phases), *beside_target(phases, control=config.control)]
     return "\n".join(lines)
 
 

@@ -90,6 +90,12 @@ def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int |
     help="Run each rate beside the LLM worker, then alone again (needs `fraudstream llm "
     "train`): the scorer's latency beside it vs the mean of the two alone phases.",
 )
+@click.option(
+    "--control",
+    is_flag=True,
+    help="--llm-worker with a do-nothing process in the worker's place: the ratio "
+    "the benchmark's own noise gives (needs no adapters).",
+)
 def e2e(
     rates: tuple[int | None, ...],
     seconds: float,
@@ -98,6 +104,7 @@ def e2e(
     max_batch: int,
     max_wait_ms: int,
     llm_worker: bool,
+    control: bool,
 ) -> None:
     """End to end on the running stack: the scorer next to a do-nothing echo app (the floor).
 
@@ -112,7 +119,8 @@ def e2e(
     `fraudstream run llm-worker` started beside it (as deployed: its own session,
     SCHED_IDLE, one torch thread), then alone again, since the embedded broker
     slows down as its logs grow; the report compares the scorer's latency beside
-    the worker with the mean of the two alone phases.
+    the worker with the mean of the two alone phases. Add --control to run a
+    do-nothing process in its place: the ratio that noise alone gives.
     """
     from contracts.settings import load_settings
     from services.bench.e2e import E2EConfig, run_e2e_bench
@@ -124,6 +132,7 @@ def e2e(
         partitions=partitions,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
-        llm_worker=llm_worker,
+        llm_worker=llm_worker or control,
+        control=control,
     )
     click.echo(run_e2e_bench(load_settings(), config).report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.settings import Settings
+from services.bench.beside_llm import AFTER, BESIDE
 from services.bench.e2e import STAGES, E2EConfig, run_e2e_bench
 
 #: The scorer fixtures (a plugin, so the session-scoped models are trained once).
@@ -39,3 +40,20 @@ def test_every_offered_transaction_is_measured_through_the_floor_and_the_scorer(
         assert phases[("echo", rate)].stages_ms == {}  # the floor does no work to time
     assert "targets (printed, not asserted)" in report.report
     assert "scorer in-process per micro-batch stage" in report.report
+
+
+def test_the_control_runs_alone_beside_a_do_nothing_process_and_alone_again(
+    scorer_settings: Settings,
+) -> None:
+    config = E2EConfig(rates=(300,), seconds=1.0, partitions=2, llm_worker=True, control=True)
+    report = run_e2e_bench(scorer_settings, config, progress=False)
+
+    scorer = [p for p in report.phases if p.app != "echo"]
+    assert [p.app for p in scorer] == ["scorer", BESIDE, AFTER]
+    for phase in scorer:
+        assert phase.received == phase.sent == 300, phase.app
+        assert set(phase.stages_ms) == set(STAGES), phase.app
+    beside = scorer[1]
+    assert beside.worker_ready_s is not None  # the control said it was ready
+    assert beside.explanations == {}  # and wrote nothing
+    assert "CONTROL: a do-nothing process in the worker's place" in report.report
