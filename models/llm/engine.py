@@ -197,8 +197,9 @@ class LlmEngine:
         """One explanation per case (greedy; bounded; one paragraph).
 
         ``deadline`` (``time.monotonic()``): generation stops after the step
-        that passes it, so no CPU is spent on answers nobody waits for; the
-        texts are then cut short (the worker discards them).
+        that passes it, and none starts once it passed, so no CPU is spent on
+        answers nobody waits for; the texts are then cut short or empty (the
+        worker discards them).
 
         ``constrained`` (default: the engine's setting) restricts each step to
         tokens that keep the explanation true to its case (``CitationConstraint``);
@@ -238,6 +239,12 @@ class LlmEngine:
         """
         if not prompts:
             return []
+        if self.between_steps is not None:
+            self.between_steps()  # before the prompt's forward pass, the costliest step
+        if deadline is not None and time.monotonic() >= deadline:
+            # Nobody waits for these answers any more (the pause above may have taken
+            # the time): compute nothing rather than one step nobody reads.
+            return ["" for _ in prompts]
         tokenizer = self.tokenizer
         encoded = tokenizer(list(prompts), return_tensors="pt", padding=True).to(self.device)
         options: dict[str, Any] = {
@@ -249,7 +256,7 @@ class LlmEngine:
         if len(prompts) == 1:
             options["prompt_lookup_num_tokens"] = _LOOKUP_TOKENS
         if deadline is not None:
-            # transformers' MaxTimeCriteria: checked after every step (at least one runs).
+            # transformers' MaxTimeCriteria: checked after every step.
             options["max_time"] = max(deadline - time.monotonic(), 0.0)
         constraint = None
         if cases is not None:
@@ -261,8 +268,9 @@ class LlmEngine:
             )
             options["logits_processor"] = LogitsProcessorList([constraint])
         if self.between_steps is not None:
-            options["stopping_criteria"] = StoppingCriteriaList([_EveryStep(self.between_steps)])
-            self.between_steps()  # before the prompt's forward pass too
+            options["stopping_criteria"] = StoppingCriteriaList(
+                [_EveryStep(self.between_steps, deadline)]
+            )
         head: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if vocabulary:
             head = self._restricted_head(vocabulary, encoded["input_ids"])
@@ -418,16 +426,22 @@ def _newline_ids(tokenizer: Any) -> list[int]:
 
 
 class _EveryStep(StoppingCriteria):
-    """Calls ``hook`` after every generation step and never stops anything."""
+    """Calls ``hook`` after every generation step; stops when ``deadline`` passed meanwhile.
 
-    def __init__(self, hook: Callable[[], None]) -> None:
+    transformers' own ``max_time`` may be checked before this criterion: a hook
+    that pauses past the deadline would then still let one more step run.
+    """
+
+    def __init__(self, hook: Callable[[], None], deadline: float | None) -> None:
         self.hook = hook
+        self.deadline = deadline
 
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
     ) -> torch.BoolTensor:
         self.hook()
-        done: torch.BoolTensor = torch.zeros(  # type: ignore[assignment]
-            input_ids.shape[0], dtype=torch.bool, device=input_ids.device
+        late = self.deadline is not None and time.monotonic() >= self.deadline
+        done: torch.BoolTensor = torch.full(  # type: ignore[assignment]
+            (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device
         )
         return done

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -243,23 +247,72 @@ def test_summaries_are_written_from_the_analyse_vocabulary_and_the_prompt(llm_en
     assert heads == [llm_engine.analyse_vocabulary]
 
 
-def test_generation_stops_at_the_deadline(llm_engine):
-    import time
+@contextmanager
+def _forward_passes(llm_engine) -> Iterator[list[int]]:  # noqa: ANN001
+    """Counts the decoder's forward passes inside the block."""
+    passes: list[int] = []
+    decoder = llm_engine.model.get_base_model().model
+    handle = decoder.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        yield passes
+    finally:
+        handle.remove()
 
+
+def test_generation_stops_at_the_deadline(llm_engine):
     from models.llm.engine import _LOOKUP_TOKENS
 
     facts = case_facts(make_decision("tx-late", score=0.9))
     full = llm_engine.explain([facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS)[0]
-    cut = llm_engine.explain(
-        [facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS, deadline=time.monotonic()
-    )[0]
+    deadline = time.monotonic() + 3.0
+    calls: list[float] = []
+
+    def pause_after_the_first_step() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 2:  # (the first call comes before the prompt)
+            time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+
+    llm_engine.between_steps = pause_after_the_first_step
+    try:
+        with _forward_passes(llm_engine) as passes:
+            cut = llm_engine.explain(
+                [facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS, deadline=deadline
+            )[0]
+    finally:
+        llm_engine.between_steps = None
     count = len(llm_engine.tokenizer(full, add_special_tokens=False)["input_ids"])
-    # One step runs (with prompt lookup, one step may accept its drafted tokens).
     assert count > _LOOKUP_TOKENS + 1
+    # The step before the pause ran (with prompt lookup it may accept its drafted
+    # tokens); none after it.
+    assert len(passes) == 1
     assert len(llm_engine.tokenizer(cut, add_special_tokens=False)["input_ids"]) <= (
         _LOOKUP_TOKENS + 1
     )
     assert full.startswith(cut)
+
+
+def test_no_step_starts_after_the_deadline(llm_engine):
+    """Already late, or paused past the deadline before the prompt: nothing is computed."""
+    facts = case_facts(make_decision("tx-later", score=0.9))
+    with _forward_passes(llm_engine) as passes:
+        late = llm_engine.explain([facts, facts], deadline=time.monotonic())
+    assert late == ["", ""]
+    assert passes == []
+
+    message = sanitise_customer_text(MESSAGES[0])
+    with _forward_passes(llm_engine) as scoring:
+        llm_engine.label_probabilities([analyse_prompt(message)])
+    deadline = time.monotonic() + 0.2
+    llm_engine.between_steps = lambda: time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+    try:
+        with _forward_passes(llm_engine) as passes:
+            paused = llm_engine.analyse([message], deadline=deadline)
+    finally:
+        llm_engine.between_steps = None
+    # The label is scored in full; the summary is not started.
+    assert paused[0].label in MESSAGE_LABELS
+    assert paused[0].summary == ""
+    assert len(passes) == len(scoring) > 0
 
 
 def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
