@@ -121,7 +121,7 @@ def load_tokenizer(base_dir: Path) -> Any:
     pieces and their merges) in Python's ``json`` twice and rebuilds the Gemma
     pipeline from the parsed vocabulary. The file ``prepare_base`` saved *is*
     that rebuilt pipeline, so reading it directly (``tokenizers``, in Rust,
-    ~1.3 s) gives the same tokens: ``tests/llm/test_base.py`` compares both
+    ~1 s) gives the same tokens: ``tests/llm/test_base.py`` compares both
     ways on the pipeline, the special tokens and every prompt layout. Training
     and serving both load it here, so they cannot tokenise differently.
     """
