@@ -255,9 +255,6 @@ class LlmEngine:
         }
         if len(prompts) == 1:
             options["prompt_lookup_num_tokens"] = _LOOKUP_TOKENS
-        if deadline is not None:
-            # transformers' MaxTimeCriteria: checked after every step.
-            options["max_time"] = max(deadline - time.monotonic(), 0.0)
         constraint = None
         if cases is not None:
             constraint = CitationConstraint(
@@ -267,9 +264,9 @@ class LlmEngine:
                 stop_ids=self._paragraph_end,
             )
             options["logits_processor"] = LogitsProcessorList([constraint])
-        if self.between_steps is not None:
+        if self.between_steps is not None or deadline is not None:
             options["stopping_criteria"] = StoppingCriteriaList(
-                [_EveryStep(self.between_steps, deadline)]
+                [_AfterEachStep(self.between_steps, deadline)]
             )
         head: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if vocabulary:
@@ -425,21 +422,23 @@ def _newline_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-class _EveryStep(StoppingCriteria):
-    """Calls ``hook`` after every generation step; stops when ``deadline`` passed meanwhile.
+class _AfterEachStep(StoppingCriteria):
+    """After every generation step: calls ``hook``, then stops once ``deadline`` passed.
 
-    transformers' own ``max_time`` may be checked before this criterion: a hook
-    that pauses past the deadline would then still let one more step run.
+    One criterion for both, in this order, so a hook that pauses past the
+    deadline stops generation there (transformers' own ``max_time`` might be
+    checked before the hook and let one more step run).
     """
 
-    def __init__(self, hook: Callable[[], None], deadline: float | None) -> None:
+    def __init__(self, hook: Callable[[], None] | None, deadline: float | None) -> None:
         self.hook = hook
         self.deadline = deadline
 
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
     ) -> torch.BoolTensor:
-        self.hook()
+        if self.hook is not None:
+            self.hook()
         late = self.deadline is not None and time.monotonic() >= self.deadline
         done: torch.BoolTensor = torch.full(  # type: ignore[assignment]
             (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device

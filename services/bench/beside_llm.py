@@ -208,19 +208,18 @@ def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
     rows = []
     for rate, (before, beside, after) in _triples(phases).items():
         alone = [p for p in (before, after) if p is not None]
-        e2e = [p.latency_ms for p in (*alone, beside)]
-        total = [p.stages_ms.get("total", {}) for p in (*alone, beside)]
+        three = (*alone, beside)
+        e2e = [p.latency_ms for p in three]
         made = beside.explanations or {}
         rows.append([
             rate or "max",
             _joined(x["p50"] for x in e2e),
             _joined(x["p99"] for x in e2e),
-            _ratio(beside.latency_ms["p99"], _mean(x["p99"] for x in e2e[:-1])),
-            _joined(x.get("p50", float("nan")) for x in total),
-            _joined(x.get("p99", float("nan")) for x in total),
-            _ratio(total[-1].get("p99", float("nan")),
-                   _mean(x.get("p99", float("nan")) for x in total[:-1])),
-            _joined((p.throughput for p in (*alone, beside)), digits=0),
+            _ratio(beside.latency_ms["p99"], _mean(p.latency_ms["p99"] for p in alone)),
+            _joined(_in_process(p, "p50") for p in three),
+            _joined(_in_process(p, "p99") for p in three),
+            _ratio(*_in_process_p99_beside_vs_alone(before, beside, after)),
+            _joined((p.throughput for p in three), digits=0),
             "n/a" if beside.worker_ready_s is None else f"{beside.worker_ready_s:.1f}",
             "n/a" if beside.cpu_pct.get("llm") is None else f"{beside.cpu_pct['llm']:.0f}%",
             f"{made.get('model', 0)} / {made.get('template', 0)}",
@@ -254,13 +253,7 @@ def beside_target(phases: list[Any], *, control: bool = False) -> list[str]:
     triple = _triples(phases).get(1000)
     if triple is None:
         return []
-    before, beside, after = triple
-    alone = _mean(
-        p.stages_ms.get("total", {}).get("p99", float("nan"))
-        for p in (before, after)
-        if p is not None
-    )
-    b = beside.stages_ms.get("total", {}).get("p99", float("nan"))
+    b, alone = _in_process_p99_beside_vs_alone(*triple)
     verdict = "met" if b <= alone * _UNCHANGED_RATIO else "NOT met"
     if control:
         verdict += "; CONTROL run: no worker, so this is the benchmark's noise"
@@ -284,6 +277,18 @@ def _triples(phases: list[Any]) -> dict[int | None, tuple[Any, Any, Any | None]]
 def _mean(values: Any) -> float:
     found = list(values)
     return sum(found) / len(found) if found else float("nan")
+
+
+def _in_process(phase: Any, quantile: str) -> float:
+    return float(phase.stages_ms.get("total", {}).get(quantile, float("nan")))
+
+
+def _in_process_p99_beside_vs_alone(
+    before: Any, beside: Any, after: Any | None
+) -> tuple[float, float]:
+    """The in-process p99 beside the worker, and the mean of the alone phases' around it."""
+    alone = (p for p in (before, after) if p is not None)
+    return _in_process(beside, "p99"), _mean(_in_process(p, "p99") for p in alone)
 
 
 def _joined(values: Any, digits: int = 1) -> str:
