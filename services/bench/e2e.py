@@ -15,8 +15,9 @@ the app, the broker and Redis (``/proc/<pid>/stat``); for the scorer, the
 in-process time per stage from decisions' ``timings_ms``. Printed next to the
 targets, never asserted.
 
-With ``llm_worker``, each rate is run a second time on the same scorer with
-the LLM worker generating beside it (``services.bench.beside_llm``).
+With ``llm_worker``, each rate is also run on the same scorer with the LLM
+worker generating beside it, in rounds between phases alone
+(``services.bench.beside_llm``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -76,6 +78,8 @@ class E2EConfig:
     llm_worker: bool = False
     #: With ``llm_worker``: a do-nothing process in the worker's place (the control).
     control: bool = False
+    #: With ``llm_worker``: phases beside the worker per rate, each followed by one alone.
+    rounds: int = 3
 
 
 @dataclass
@@ -94,6 +98,10 @@ class PhaseResult:
     worker_ready_s: float | None = None
     #: How much the host made everyone wait for a CPU during the phase.
     host: HostLoad | None = None
+    #: Every output's end-to-end latency, and (scorer) in-process time, in seconds:
+    #: what percentiles pooled over several phases are taken from.
+    e2e_s: list[float] = field(default_factory=list, repr=False)
+    in_process_s: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -273,9 +281,10 @@ def _phase(
         cpu[name] = None if after is None or start is None else 100 * (after - start) / elapsed
     out = app.outputs
     received = len(out.latencies)
-    stages = {}
+    stages, in_process = {}, []
     if out.timings and out.timings[0]:
         stages = {s: percentiles_ms([t.get(s, 0.0) / 1000 for t in out.timings]) for s in STAGES}
+        in_process = [t.get("total", 0.0) / 1000 for t in out.timings]
     span = max(out.last_arrival - started, 1e-9)
     return PhaseResult(
         app=label or app.name,
@@ -287,6 +296,8 @@ def _phase(
         cpu_pct=cpu,
         stages_ms=stages,
         host=host,
+        e2e_s=list(out.latencies),
+        in_process_s=in_process,
     )
 
 
@@ -299,16 +310,15 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
     kafka = settings.kafka.model_copy(update={"topics": topics, "partitions": config.partitions})
     prefix = f"{settings.redis.key_prefix}-{tag}"
     sizes = [config.max_count if r is None else int(r * config.seconds) for r in config.rates]
-    # Beside the LLM worker, each rate runs alone, beside the worker, then alone
-    # again, each time with transactions of its own (the same ones again would be
-    # redeliveries, answered from their dedup records).
-    runs = 3 if config.llm_worker else 1
+    # Beside the LLM worker, each rate runs alone, then ``rounds`` times beside the
+    # worker and alone again, each phase with transactions of its own (the same
+    # ones again would be redeliveries, answered from their dedup records).
+    runs = 1 + 2 * config.rounds if config.llm_worker else 1
     transactions = simulated_transactions(_WARMUP + runs * sum(sizes))
     payloads = [(tx.tx_id, tx.card_id.encode(), encode(tx)) for tx in transactions]
-    slices, start = [], _WARMUP
-    for size in sizes * runs:
-        slices.append(payloads[start : start + size])
-        start += size
+    fresh = iter(payloads[_WARMUP:])
+    # Per rate, one slice per phase of the scorer; the echo floor takes the first.
+    slices = [[list(islice(fresh, size)) for _ in range(runs)] for size in sizes]
 
     # The scorer reads its settings like any deployment: these override topics and prefix.
     env = {**os.environ, "FRAUDSTREAM_REDIS__KEY_PREFIX": prefix}
@@ -343,15 +353,12 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
                     if len(app.outputs.latencies) < _WARMUP:
                         tail = app.log.read_text(errors="replace")[-3000:]
                         raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
-                    for i, rate in enumerate(config.rates):
-                        phases.append(_phase(app, rate, slices[i], pids, config, progress))
-                        if worker is not None:
-                            phases.append(_beside(app, worker, rate, slices[len(sizes) + i],
-                                                  pids, config, progress))  # fmt: skip
-                            # Alone again: the embedded broker slows down as its logs
-                            # grow, so "alone" is measured on both sides of "beside".
-                            phases.append(_phase(app, rate, slices[2 * len(sizes) + i], pids,
-                                                 config, progress, label=AFTER))  # fmt: skip
+                    for rate, own in zip(config.rates, slices, strict=True):
+                        if worker is None:
+                            phases.append(_phase(app, rate, own[0], pids, config, progress))
+                        else:
+                            phases += _beside_rounds(app, worker, rate, own, pids, config,
+                                                     progress)  # fmt: skip
                 finally:
                     if worker is not None:
                         worker.close()
@@ -362,20 +369,34 @@ def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = Tru
     return E2EReport(_format(phases, config, host_reference_ms()), phases)
 
 
-def _beside(
-    app: _App, worker: LlmWorkerBeside, rate: int | None, payloads: list[tuple[str, bytes, bytes]],
+def _beside_rounds(
+    app: _App, worker: LlmWorkerBeside, rate: int | None, own: list[list[tuple[str, bytes, bytes]]],
     pids: dict[str, int | None], config: E2EConfig, progress: bool,
-) -> PhaseResult:  # fmt: skip
-    """One phase with the LLM worker started beside the scorer (stopped after it)."""
+) -> list[PhaseResult]:  # fmt: skip
+    """Alone, then per round beside the worker and alone again (``own``: a slice per phase).
+
+    The worker is started once and frozen (SIGSTOP) while the scorer is alone,
+    so every phase beside it has an alone phase on either side on the same
+    stack, and the worker starts each round with the cases flagged meanwhile.
+    """
     ready_s = worker.start()
+    watched = {**pids, "llm": worker.pid}
+    phases: list[PhaseResult] = []
     try:
-        result = _phase(app, rate, payloads, {**pids, "llm": worker.pid}, config, progress,
-                        label=BESIDE)  # fmt: skip
-        result.explanations = worker.explanations()
-        result.worker_ready_s = ready_s
+        worker.freeze()
+        phases.append(_phase(app, rate, own[0], watched, config, progress))
+        for n in range(config.rounds):
+            worker.thaw()
+            beside = _phase(app, rate, own[1 + 2 * n], watched, config, progress, label=BESIDE)
+            worker.freeze()  # then counted: what it wrote up to here, the reader a fetch behind
+            beside.explanations = worker.explanations()
+            beside.worker_ready_s = ready_s if n == 0 else None
+            phases.append(beside)
+            phases.append(_phase(app, rate, own[2 + 2 * n], watched, config, progress,
+                                 label=AFTER))  # fmt: skip
     finally:
         worker.stop()
-    return result
+    return phases
 
 
 def _forget_keys(settings: Settings, prefix: str) -> None:

@@ -87,14 +87,22 @@ def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int |
 @click.option(
     "--llm-worker",
     is_flag=True,
-    help="Run each rate beside the LLM worker, then alone again (needs `fraudstream llm "
-    "train`): the scorer's latency beside it vs the mean of the two alone phases.",
+    help="Run each rate beside the LLM worker too, in rounds between phases alone (needs "
+    "`fraudstream llm train`): the scorer's latency beside it vs alone.",
 )
 @click.option(
     "--control",
     is_flag=True,
     help="--llm-worker with a do-nothing process in the worker's place: the ratio "
     "the benchmark's own noise gives (needs no adapters).",
+)
+@click.option(
+    "--rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --llm-worker / --control: phases beside the worker per rate, each "
+    "followed by one alone.",
 )
 def e2e(
     rates: tuple[int | None, ...],
@@ -105,6 +113,7 @@ def e2e(
     max_wait_ms: int,
     llm_worker: bool,
     control: bool,
+    rounds: int,
 ) -> None:
     """End to end on the running stack: the scorer next to a do-nothing echo app (the floor).
 
@@ -113,14 +122,17 @@ def e2e(
     fresh Redis key prefix, deleted afterwards. Per rate: sustained throughput,
     end-to-end latency p50/p99/p99.9 of the scorer and of the echo floor, and
     their difference; the scorer's in-process time per stage; CPU of the
-    scorer, the broker and Redis. Takes about (2 x seconds per rate) + start-up.
+    scorer, the broker and Redis. Takes about 2 x seconds per rate + start-up
+    (2 + 2 x rounds with --llm-worker).
 
-    With --llm-worker, each rate runs twice more on the same scorer: with
-    `fraudstream run llm-worker` started beside it (as deployed: its own session,
-    SCHED_IDLE, one torch thread), then alone again, since the embedded broker
-    slows down as its logs grow; the report compares the scorer's latency beside
-    the worker with the mean of the two alone phases. Add --control to run a
-    do-nothing process in its place: the ratio that noise alone gives.
+    With --llm-worker, `fraudstream run llm-worker` is started once per rate
+    beside the same scorer (as deployed: its own session, SCHED_IDLE, one torch
+    thread) and the rate runs alone, then --rounds times beside the worker and
+    alone again, the worker frozen (SIGSTOP) while the scorer is alone: the
+    embedded broker slows down as its logs grow, so each phase beside the worker
+    is compared with the alone phases on either side, and the verdict pools all
+    the rounds' decisions. Add --control to run a do-nothing process in its
+    place: the ratio that noise alone gives.
     """
     from contracts.settings import load_settings
     from services.bench.e2e import E2EConfig, run_e2e_bench
@@ -134,5 +146,6 @@ def e2e(
         max_wait_ms=max_wait_ms,
         llm_worker=llm_worker or control,
         control=control,
+        rounds=rounds,
     )
     click.echo(run_e2e_bench(load_settings(), config).report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from contracts.codec import encode
@@ -17,7 +18,7 @@ from services.bench.beside_llm import (
     beside_target,
     require_adapters,
 )
-from services.bench.e2e import PhaseResult
+from services.bench.e2e import PhaseResult, cpu_seconds
 from services.exceptions import ServiceError
 
 
@@ -81,7 +82,14 @@ def test_a_worker_that_exits_before_ready_is_an_error_with_its_output(settings, 
         worker.close()
 
 
-def _phase(app: str, rate: int | None, e2e_p99: float, in_process_p99: float) -> PhaseResult:
+def _phase(
+    app: str, rate: int | None, e2e_p99: float, in_process_p99: float, *,
+    llm_cpu: float = 55.0, slow: int = 2,
+) -> PhaseResult:  # fmt: skip
+    # 100 decisions: ``slow`` of them at the p99 given, the rest at a quarter of
+    # it (what a pooled p99 is taken from).
+    in_process = [in_process_p99 / 4000] * (100 - slow) + [in_process_p99 / 1000] * slow
+    e2e = [e2e_p99 / 4000] * (100 - slow) + [e2e_p99 / 1000] * slow
     return PhaseResult(
         app=app,
         rate=rate,
@@ -89,35 +97,93 @@ def _phase(app: str, rate: int | None, e2e_p99: float, in_process_p99: float) ->
         received=100,
         throughput=990.0,
         latency_ms={"p50": e2e_p99 / 4, "p99": e2e_p99, "p99.9": e2e_p99 * 1.2},
-        cpu_pct={"app": 30.0, "broker": 90.0, "redis": 20.0, "llm": 55.0},
+        cpu_pct={"app": 30.0, "broker": 90.0, "redis": 20.0, "llm": llm_cpu},
         stages_ms={"total": {"p50": in_process_p99 / 4, "p99": in_process_p99}},
         explanations={"model": 3, "template": 40} if app == BESIDE else None,
         worker_ready_s=8.25 if app == BESIDE else None,
+        e2e_s=e2e,
+        in_process_s=in_process,
     )
 
 
-def test_report_compares_beside_with_the_mean_of_the_alone_phases_around_it():
+def _rows(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.lstrip()[:1].isdigit()]
+
+
+def test_each_round_compares_beside_with_the_mean_of_the_alone_phases_around_it():
     phases = [
-        _phase("scorer", 1000, 500.0, 20.0),
+        _phase("scorer", 1000, 500.0, 20.0, llm_cpu=0.0),
         _phase(BESIDE, 1000, 600.0, 21.0),
-        _phase(AFTER, 1000, 700.0, 22.0),  # the broker got slower meanwhile
+        _phase(AFTER, 1000, 700.0, 22.0, llm_cpu=0.0),  # the broker got slower meanwhile
         _phase("scorer", 5000, 800.0, 40.0),
         _phase(BESIDE, 5000, 1200.0, 80.0),  # no phase alone again: compared with the first
         _phase("scorer", None, 900.0, 50.0),  # no beside phase: no row
     ]
     text = "\n".join(beside_lines(phases))
-    rows = [line for line in text.splitlines() if line.lstrip()[:1].isdigit()]
-    assert [row.split()[0] for row in rows] == ["1,000", "5,000"]
+    table, pooled = text.split("every round pooled")
+    rows = _rows(table.splitlines())
+    assert [row.split()[:2] for row in rows] == [["1,000", "1"], ["5,000", "1"]]
     # e2e p99: 600 / mean(500, 700); in-process p99: 21 / mean(20, 22).
     assert "500.0 / 700.0 / 600.0" in rows[0] and "1.00x" in rows[0]
     assert "20.0 / 22.0 / 21.0" in rows[0]
+    assert "55% / 0%" in rows[0]  # frozen while alone
     assert "1.50x" in rows[1] and "2.00x" in rows[1]
-    assert "55%" in rows[1] and "3 / 40" in rows[1] and "8.2" in rows[1]
-    assert beside_target(phases)[0].endswith("21.00 vs 21.00 ms (met)")
+    assert "3 / 40" in rows[1] and "8.2" in rows[1]
+    assert [row.split()[0] for row in _rows(pooled.splitlines())] == ["1,000", "5,000"]
 
-    slower = [phases[0], _phase(BESIDE, 1000, 600.0, 30.0), phases[2]]
-    assert beside_target(slower)[0].endswith("30.00 vs 21.00 ms (NOT met)")
-    assert beside_target(phases[3:]) == []  # 1,000 tx/s not run beside the worker
+
+def test_the_verdict_pools_every_round_and_lists_each_round_s_ratio():
+    rounds = [
+        _phase("scorer", 1000, 500.0, 20.0),
+        _phase(BESIDE, 1000, 600.0, 20.0),
+        _phase(AFTER, 1000, 700.0, 20.0),
+        _phase(BESIDE, 1000, 600.0, 30.0, slow=10),  # one round slower, and more often
+        _phase(AFTER, 1000, 700.0, 20.0),
+        _phase(BESIDE, 1000, 600.0, 20.0),
+        _phase(AFTER, 1000, 700.0, 20.0),
+    ]
+    lines = beside_lines(rounds)
+    rows = _rows("\n".join(lines).split("every round pooled")[0].splitlines())
+    assert [row.split()[1] for row in rows] == ["1", "2", "3"]
+    assert "20.0 / 20.0 / 30.0" in rows[1] and "1.50x" in rows[1]
+    # Pooled: 300 decisions beside (4 at 20 ms, 10 at 30 ms) against 400 alone (8 at 20 ms).
+    beside = [5.0] * 196 + [7.5] * 90 + [20.0] * 4 + [30.0] * 10
+    alone = [5.0] * 392 + [20.0] * 8
+    beside_p99, alone_p99 = (float(np.percentile(x, 99)) for x in (beside, alone))
+    target = beside_target(rounds)[0]
+    assert f"{beside_p99:.2f} vs {alone_p99:.2f} ms (NOT met)" in target
+    assert beside_p99 == 30.0 and alone_p99 == 20.0
+    assert "3 round(s) pooled" in target
+    assert target.endswith("per round 1.00x, 1.00x, 1.50x (median 1.00x)")
+
+    steady = [p if p.app != BESIDE else _phase(BESIDE, 1000, 600.0, 21.0) for p in rounds]
+    assert "(met)" in beside_target(steady)[0]
+    assert "CONTROL run" in beside_target(steady, control=True)[0]
+    assert beside_target([p for p in rounds if p.rate != 1000]) == []
+    assert beside_target([_phase("scorer", 1000, 500.0, 20.0)]) == []  # never beside it
+
+
+def test_a_frozen_worker_takes_no_cpu_until_thawed_and_stops_while_frozen(settings, tmp_path):
+    spin = "print('llm worker ready in 0.1s', flush=True)\nwhile True: pass"
+    worker = LlmWorkerBeside(_child(spin), {}, tmp_path / "llm.log", settings.kafka)
+    try:
+        worker.start(ready_within_s=30)
+        assert worker.pid is not None
+        worker.freeze()
+        time.sleep(0.3)  # the signal is delivered asynchronously
+        frozen_at = cpu_seconds(worker.pid)
+        time.sleep(1.0)
+        assert cpu_seconds(worker.pid) == frozen_at
+        worker.thaw()
+        time.sleep(1.0)
+        after = cpu_seconds(worker.pid)
+        assert after is not None and frozen_at is not None and after > frozen_at + 0.2
+        worker.freeze()
+        process = worker.process
+        worker.stop()  # SIGTERM reaches a frozen worker too
+        assert process is not None and process.poll() is not None
+    finally:
+        worker.close()
 
 
 def test_a_restarted_worker_is_ready_only_on_its_own_line_not_the_last_one_s(settings, tmp_path):

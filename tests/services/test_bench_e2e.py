@@ -42,18 +42,24 @@ def test_every_offered_transaction_is_measured_through_the_floor_and_the_scorer(
     assert "scorer in-process per micro-batch stage" in report.report
 
 
-def test_the_control_runs_alone_beside_a_do_nothing_process_and_alone_again(
+def test_the_control_runs_alone_then_rounds_beside_a_do_nothing_process_and_alone_again(
     scorer_settings: Settings,
 ) -> None:
-    config = E2EConfig(rates=(300,), seconds=1.0, partitions=2, llm_worker=True, control=True)
+    config = E2EConfig(
+        rates=(300,), seconds=1.0, partitions=2, llm_worker=True, control=True, rounds=2
+    )
     report = run_e2e_bench(scorer_settings, config, progress=False)
 
     scorer = [p for p in report.phases if p.app != "echo"]
-    assert [p.app for p in scorer] == ["scorer", BESIDE, AFTER]
+    assert [p.app for p in scorer] == ["scorer", BESIDE, AFTER, BESIDE, AFTER]
     for phase in scorer:
+        # Outputs are counted on a tx id's first arrival only: 300 each means each
+        # phase had transactions of its own.
         assert phase.received == phase.sent == 300, phase.app
         assert set(phase.stages_ms) == set(STAGES), phase.app
-    beside = scorer[1]
-    assert beside.worker_ready_s is not None  # the control said it was ready
-    assert beside.explanations == {}  # and wrote nothing
+        assert len(phase.in_process_s) == len(phase.e2e_s) == 300, phase.app
+    first, second = scorer[1], scorer[3]
+    assert first.worker_ready_s is not None  # the control said it was ready, once
+    assert second.worker_ready_s is None
+    assert first.explanations == second.explanations == {}  # and wrote nothing
     assert "CONTROL: a do-nothing process in the worker's place" in report.report
