@@ -28,6 +28,7 @@ worker's ratio against.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -195,7 +196,8 @@ class LlmWorkerBeside:
     def _signal(self, sig: signal.Signals) -> None:
         if self.process is not None and self.process.poll() is None:
             # Its own session (start_new_session): its pid is its process group's id.
-            os.killpg(self.process.pid, sig)
+            with contextlib.suppress(ProcessLookupError):  # it exited just now
+                os.killpg(self.process.pid, sig)
 
     def stop(self) -> None:
         self._signal(signal.SIGCONT)  # a frozen process would hold SIGTERM pending
