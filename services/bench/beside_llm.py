@@ -1,24 +1,22 @@
 """The LLM worker beside the scorer: ``fraudstream bench e2e --llm-worker``.
 
 The worker's target is that the scorer's own latency is unchanged while the
-worker runs beside it. To measure that, each offered rate runs on the same
-warm scorer process with ``fraudstream run llm-worker`` started once beside
-it, as deployed (its own process and session, ``SCHED_IDLE``, one torch
-thread), on the bench's topics: alone, then ``rounds`` times beside the
-worker and alone again. In the alone phases the worker is frozen (``SIGSTOP``
-to its process group: no CPU, no Kafka traffic, its memory still resident);
-beside it, it runs (``SIGCONT``) with the cases flagged meanwhile as its
-backlog, so it has work for the whole phase. Its CPU and its explanations
-(model or template) are counted per phase.
+worker runs beside it. To measure that, each offered rate runs in rounds
+(``services.bench.e2e``): each round starts a fresh scorer on fresh topics,
+then ``fraudstream run llm-worker`` beside it, as deployed (its own process
+and session, ``SCHED_IDLE``, one torch thread), and runs one phase with the
+scorer alone and one beside the worker, in alternating order from round to
+round. While the scorer is alone the worker is frozen (``SIGSTOP`` to its
+process group: no CPU, no Kafka traffic, its memory still resident); beside
+it, it runs (``SIGCONT``) with the cases flagged so far as its backlog. Its CPU
+and its explanations (model or template) are counted per phase.
 
-Why alone on both sides, and several rounds: the embedded broker gets slower
-as its in-memory logs grow (two identical phases of 1,000 tx/s in a row: e2e
-p99 194 then 771 ms, with no worker at all), so a phase measured later looks
-worse for that alone, and one 10 s phase's p99 is set by a few of the broker's
-bursts. Each phase beside the worker is compared with the mean of the alone
-phases on either side of it, and the verdict pools every phase's decisions:
-the in-process p99 of all the decisions made beside the worker against that
-of all the decisions made alone.
+Why fresh topics per round and alternating order: the embedded broker gets
+slower as a topic's log grows (the same 1,000 tx/s phase twice in a row on
+one set of topics: e2e p99 194 then 771 ms, with no worker at all; seven
+phases in a row ended at 91 tx/s), so a later phase looks worse for that
+alone. The verdict pools every round's decisions: the in-process p99 of all
+the decisions made beside the worker against that of all those made alone.
 
 With ``--control`` a do-nothing process (``CONTROL_ARGV``) takes the worker's
 place, in its own session, started, frozen and thawed the same way: what the
@@ -50,10 +48,11 @@ from services.exceptions import ServiceError
 from services.kafka.clients import OFF_HOT_PATH, make_consumer
 
 __all__ = [
-    "AFTER",
+    "ALONE",
     "BESIDE",
     "CONTROL_ARGV",
     "LlmWorkerBeside",
+    "alone_first",
     "beside_lines",
     "beside_target",
     "require_adapters",
@@ -61,8 +60,8 @@ __all__ = [
 
 #: The app name of the phases run with the worker beside the scorer.
 BESIDE = "scorer+llm"
-#: The app name of the phases run alone again after the worker stopped.
-AFTER = "scorer again"
+#: The app name of a round's phase with the scorer alone (the worker frozen).
+ALONE = "scorer alone"
 _READY_LINE = "llm worker ready"
 #: The control: says it is ready and then does nothing until it is stopped.
 CONTROL_ARGV = [
@@ -229,50 +228,47 @@ class LlmWorkerBeside:
 def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
     """The scorer alone vs beside the worker: a row per round, then the rounds pooled.
 
-    ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e)
-    in the order they ran; ``control``: a do-nothing process ran in the
-    worker's place.
+    ``phases`` are ``PhaseResult``s (typed loosely: this module sits below e2e);
+    ``control``: a do-nothing process ran in the worker's place.
     """
-    rows, pooled_rows = [], []
+    rows, pooled_rows, stage_rows = [], [], []
     for rate, rounds in _rounds(phases).items():
-        for n, (before, beside, after) in enumerate(rounds, start=1):
-            alone = [p for p in (before, after) if p is not None]
-            three = (*alone, beside)
-            e2e = [p.latency_ms for p in three]
+        for n, (alone, beside) in rounds:
             made = beside.explanations or {}
+            pair = (alone, beside)
             rows.append([
                 rate or "max",
                 n,
-                _joined(x["p50"] for x in e2e),
-                _joined(x["p99"] for x in e2e),
-                _ratio(beside.latency_ms["p99"], _mean(p.latency_ms["p99"] for p in alone)),
-                _joined(_in_process(p, "p50") for p in three),
-                _joined(_in_process(p, "p99") for p in three),
-                _ratio(*_in_process_p99_beside_vs_alone(before, beside, after)),
-                _joined((p.throughput for p in three), digits=0),
+                "alone" if alone_first(n) else "beside",
+                _joined(p.latency_ms["p50"] for p in pair),
+                _joined(p.latency_ms["p99"] for p in pair),
+                _ratio(beside.latency_ms["p99"], alone.latency_ms["p99"]),
+                _joined(_in_process(p, "p50") for p in pair),
+                _joined(_in_process(p, "p99") for p in pair),
+                _ratio(_in_process(beside, "p99"), _in_process(alone, "p99")),
+                _joined((p.throughput for p in pair), digits=0),
                 "n/a" if beside.worker_ready_s is None else f"{beside.worker_ready_s:.1f}",
-                _cpu(beside, "llm") + " / " + _mean_cpu(alone, "llm"),
+                f"{_cpu(beside, 'llm')} / {_cpu(alone, 'llm')}",
                 f"{made.get('model', 0)} / {made.get('template', 0)}",
             ])  # fmt: skip
-        alone_all, beside_all = _pooled(rounds)
+        alone_all = [a for _, (a, _) in rounds]
+        beside_all = [b for _, (_, b) in rounds]
         pooled_rows.append([
             rate or "max",
-            f"{len(alone_all)} / {len(beside_all)}",
+            len(rounds),
             _joined(_pooled_ms(alone_all, "e2e_s", q) for q in ("p50", "p99")),
             _joined(_pooled_ms(beside_all, "e2e_s", q) for q in ("p50", "p99")),
             _ratio(_pooled_ms(beside_all, "e2e_s", "p99"), _pooled_ms(alone_all, "e2e_s", "p99")),
-            _joined(_pooled_ms(alone_all, "in_process_s", q) for q in ("p50", "p99")),
-            _joined(_pooled_ms(beside_all, "in_process_s", q) for q in ("p50", "p99")),
-            _ratio(*_pooled_in_process_p99(rounds)),
         ])  # fmt: skip
+        for stage in alone_all[0].stage_s:  # the stages the decisions carry, in order
+            a50, a99 = (_pooled_ms(alone_all, stage, q) for q in ("p50", "p99"))
+            b50, b99 = (_pooled_ms(beside_all, stage, q) for q in ("p50", "p99"))
+            stage_rows.append([rate or "max", stage, a50, b50, a99, b99, _ratio(b99, a99)])
     if not rows:
         return []
-    header = ["offered tx/s", "round", "e2e p50 ms", "e2e p99 ms", "ratio", "in-process p50 ms",
-              "in-process p99 ms", "ratio", "sustained tx/s", "worker ready s",
-              "worker CPU beside / alone", "explained: model / template"]  # fmt: skip
-    pooled_header = ["offered tx/s", "phases alone / beside", "alone e2e p50 / p99 ms",
-                     "beside e2e p50 / p99 ms", "ratio", "alone in-process p50 / p99 ms",
-                     "beside in-process p50 / p99 ms", "ratio"]  # fmt: skip
+    header = ["offered tx/s", "round", "first", "e2e p50 ms", "e2e p99 ms", "ratio",
+              "in-process p50 ms", "in-process p99 ms", "ratio", "sustained tx/s",
+              "worker ready s", "worker CPU", "explained: model / template"]  # fmt: skip
     beside = (
         [
             "CONTROL: a do-nothing process in the worker's place (its own session, started,",
@@ -281,32 +277,56 @@ def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
         if control
         else [
             "the worker as deployed: its own session, SCHED_IDLE, one torch thread, pausing",
-            "while the machine is busy, the cases flagged meanwhile as its backlog:",
+            "while the machine is busy, the cases flagged so far as its backlog:",
         ]
     )
     return [
-        "scorer alone / alone again / beside the LLM worker, per round (same scorer process,",
-        "same rate; alone, then each round beside the worker and alone again, the worker",
-        "frozen with SIGSTOP while alone; ratio = beside / mean of the alone phases around it);",
+        "scorer alone / beside the LLM worker, per round (each round a fresh scorer on fresh",
+        "topics and the worker started beside it, frozen with SIGSTOP while the scorer is",
+        "alone; the rounds alternate which phase runs first; ratio = beside / alone):",
         *beside,
         table(rows, header),
         "",
-        "every round pooled (percentiles over all the decisions of the phases alone, and of",
-        "those beside the worker):",
-        table(pooled_rows, pooled_header),
+        "every round pooled (percentiles over all the decisions made alone, and beside):",
+        table(
+            pooled_rows,
+            [
+                "offered tx/s",
+                "rounds",
+                "alone e2e p50 / p99 ms",
+                "beside e2e p50 / p99 ms",
+                "ratio",
+            ],
+        ),  # fmt: skip
+        table(
+            stage_rows,
+            [
+                "offered tx/s",
+                "in-process stage",
+                "alone p50",
+                "beside p50",
+                "alone p99",
+                "beside p99",
+                "ratio",
+            ],
+        ),  # fmt: skip
     ]
 
 
 def beside_target(phases: list[Any], *, control: bool = False) -> list[str]:
     """The target line: in-process p99 at 1,000 tx/s beside the worker vs alone, pooled."""
     rounds = _rounds(phases).get(1000)
-    if rounds is None:
+    if not rounds:
         return []
-    b, alone = _pooled_in_process_p99(rounds)
+    alone_all = [a for _, (a, _) in rounds]
+    beside_all = [b for _, (_, b) in rounds]
+    b, alone = (_pooled_ms(x, "total", "p99") for x in (beside_all, alone_all))
     verdict = "met" if b <= alone * _UNCHANGED_RATIO else "NOT met"
     if control:
         verdict += "; CONTROL run: no worker, so this is the benchmark's noise"
-    ratios = sorted(b / a for b, a in (_in_process_p99_beside_vs_alone(*r) for r in rounds))
+    ratios = sorted(
+        _in_process(beside, "p99") / _in_process(alone, "p99") for _, (alone, beside) in rounds
+    )
     return [
         f"  the scorer's latency unchanged beside the LLM worker (in-process p99 at 1,000 tx/s, "
         f"{len(rounds)} round(s) pooled, within {_UNCHANGED_RATIO - 1:.0%} of alone): "
@@ -316,62 +336,35 @@ def beside_target(phases: list[Any], *, control: bool = False) -> list[str]:
     ]
 
 
-Round = tuple[Any, Any, Any | None]  # (alone before, beside the worker, alone after or None)
+def alone_first(n: int) -> bool:
+    """Whether round ``n`` (from 1) runs the scorer alone first: the odd ones do."""
+    return n % 2 == 1
 
 
-def _rounds(phases: list[Any]) -> dict[int | None, list[Round]]:
-    """Rate -> its rounds in order, for the rates run beside the worker.
-
-    Each phase beside the worker is paired with the alone phase just before it
-    (``scorer`` or ``AFTER``) and the one just after it, if any.
-    """
-    out: dict[int | None, list[Round]] = {}
-    last_alone: dict[int | None, Any] = {}
-    waiting: dict[int | None, Any] = {}  # a beside phase whose alone-after is not seen yet
+def _rounds(phases: list[Any]) -> dict[int | None, list[tuple[int, tuple[Any, Any]]]]:
+    """Rate -> its complete rounds in order: (round, (alone, beside))."""
+    found: dict[tuple[int | None, int], dict[str, Any]] = {}
     for p in phases:
-        if p.app in ("scorer", AFTER):
-            if (beside := waiting.pop(p.rate, None)) is not None:
-                out.setdefault(p.rate, []).append((last_alone[p.rate], beside, p))
-            last_alone[p.rate] = p
-        elif p.app == BESIDE and p.rate in last_alone:
-            if (beside := waiting.pop(p.rate, None)) is not None:
-                out.setdefault(p.rate, []).append((last_alone[p.rate], beside, None))
-            waiting[p.rate] = p
-    for rate, beside in waiting.items():
-        out.setdefault(rate, []).append((last_alone[rate], beside, None))
+        if p.app in (ALONE, BESIDE) and p.round is not None:
+            found.setdefault((p.rate, p.round), {})[p.app] = p
+    out: dict[int | None, list[tuple[int, tuple[Any, Any]]]] = {}
+    for (rate, n), pair in found.items():
+        if ALONE in pair and BESIDE in pair:
+            out.setdefault(rate, []).append((n, (pair[ALONE], pair[BESIDE])))
     return out
 
 
-def _pooled(rounds: list[Round]) -> tuple[list[Any], list[Any]]:
-    """The distinct alone phases and the beside phases of ``rounds``."""
-    alone: dict[int, Any] = {}
-    for before, _, after in rounds:
-        for p in (before, after):
-            if p is not None:
-                alone[id(p)] = p
-    return list(alone.values()), [beside for _, beside, _ in rounds]
-
-
 def _pooled_ms(phases: list[Any], samples: str, quantile: str) -> float:
-    pooled = [x for p in phases for x in getattr(p, samples)]
+    """A percentile over every sample of ``phases``: ``e2e_s`` or a stage's."""
+    pooled = [
+        x for p in phases for x in (p.e2e_s if samples == "e2e_s" else p.stage_s.get(samples, []))
+    ]
     return percentiles_ms(pooled)[quantile]
-
-
-def _pooled_in_process_p99(rounds: list[Round]) -> tuple[float, float]:
-    """The in-process p99 of every decision beside the worker, and of every one alone."""
-    alone, beside = _pooled(rounds)
-    return _pooled_ms(beside, "in_process_s", "p99"), _pooled_ms(alone, "in_process_s", "p99")
 
 
 def _cpu(phase: Any, process: str) -> str:
     value = phase.cpu_pct.get(process)
     return "n/a" if value is None else f"{value:.0f}%"
-
-
-def _mean_cpu(phases: list[Any], process: str) -> str:
-    values = [p.cpu_pct.get(process) for p in phases]
-    known = [v for v in values if v is not None]
-    return f"{_mean(known):.0f}%" if known else "n/a"
 
 
 def _mean(values: Any) -> float:
@@ -381,14 +374,6 @@ def _mean(values: Any) -> float:
 
 def _in_process(phase: Any, quantile: str) -> float:
     return float(phase.stages_ms.get("total", {}).get(quantile, float("nan")))
-
-
-def _in_process_p99_beside_vs_alone(
-    before: Any, beside: Any, after: Any | None
-) -> tuple[float, float]:
-    """The in-process p99 beside the worker, and the mean of the alone phases' around it."""
-    alone = (p for p in (before, after) if p is not None)
-    return _in_process(beside, "p99"), _mean(_in_process(p, "p99") for p in alone)
 
 
 def _joined(values: Any, digits: int = 1) -> str:

@@ -41,10 +41,11 @@ from tqdm import tqdm
 from contracts.codec import encode
 from contracts.settings import KafkaSettings, Settings, TopicNames
 from services.bench.beside_llm import (
-    AFTER,
+    ALONE,
     BESIDE,
     CONTROL_ARGV,
     LlmWorkerBeside,
+    alone_first,
     beside_lines,
     beside_target,
     require_adapters,
@@ -60,6 +61,7 @@ __all__ = ["E2EConfig", "E2EReport", "PhaseResult", "cpu_seconds", "run_e2e_benc
 
 STAGES = ("features", "model", "rules", "explain", "total")
 _WARMUP = 64
+_CLI = [sys.executable, "-c", "from services.cli.main import main; main()"]
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,8 +80,9 @@ class E2EConfig:
     llm_worker: bool = False
     #: With ``llm_worker``: a do-nothing process in the worker's place (the control).
     control: bool = False
-    #: With ``llm_worker``: phases beside the worker per rate, each followed by one alone.
-    rounds: int = 3
+    #: With ``llm_worker``: rounds per rate, each a fresh scorer on fresh topics,
+    #: alone and beside the worker.
+    rounds: int = 4
 
 
 @dataclass
@@ -98,10 +101,12 @@ class PhaseResult:
     worker_ready_s: float | None = None
     #: How much the host made everyone wait for a CPU during the phase.
     host: HostLoad | None = None
-    #: Every output's end-to-end latency, and (scorer) in-process time, in seconds:
+    #: The round beside the LLM worker this phase belongs to (``ALONE`` / ``BESIDE`` only).
+    round: int | None = None
+    #: Every output's end-to-end latency and (scorer) time per stage, in seconds:
     #: what percentiles pooled over several phases are taken from.
     e2e_s: list[float] = field(default_factory=list, repr=False)
-    in_process_s: list[float] = field(default_factory=list, repr=False)
+    stage_s: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -281,10 +286,9 @@ def _phase(
         cpu[name] = None if after is None or start is None else 100 * (after - start) / elapsed
     out = app.outputs
     received = len(out.latencies)
-    stages, in_process = {}, []
+    samples: dict[str, list[float]] = {}
     if out.timings and out.timings[0]:
-        stages = {s: percentiles_ms([t.get(s, 0.0) / 1000 for t in out.timings]) for s in STAGES}
-        in_process = [t.get("total", 0.0) / 1000 for t in out.timings]
+        samples = {s: [t.get(s, 0.0) / 1000 for t in out.timings] for s in STAGES}
     span = max(out.last_arrival - started, 1e-9)
     return PhaseResult(
         app=label or app.name,
@@ -294,108 +298,182 @@ def _phase(
         throughput=received / span if received else 0.0,
         latency_ms=percentiles_ms(out.latencies),
         cpu_pct=cpu,
-        stages_ms=stages,
+        stages_ms={s: percentiles_ms(x) for s, x in samples.items()},
         host=host,
         e2e_s=list(out.latencies),
-        in_process_s=in_process,
+        stage_s=samples,
     )
 
 
 def run_e2e_bench(settings: Settings, config: E2EConfig, *, progress: bool = True) -> E2EReport:
     if config.llm_worker and not config.control:
         require_adapters(settings)  # before minutes of phases, not after
-    tag = f"bench-{uuid.uuid4().hex[:8]}"
-    topics = TopicNames(**{f: f"{tag}-{n}" for f, n in TopicNames().model_dump().items()})
-    echo_in, echo_out = f"{tag}-echo-in", f"{tag}-echo-out"
-    kafka = settings.kafka.model_copy(update={"topics": topics, "partitions": config.partitions})
-    prefix = f"{settings.redis.key_prefix}-{tag}"
+    bench = _Bench(settings, config, progress)
     sizes = [config.max_count if r is None else int(r * config.seconds) for r in config.rates]
-    # Beside the LLM worker, each rate runs alone, then ``rounds`` times beside the
-    # worker and alone again, each phase with transactions of its own (the same
-    # ones again would be redeliveries, answered from their dedup records).
+    # Every phase has transactions of its own (the same ones again would be
+    # redeliveries, answered from their dedup records): per rate, one for the
+    # main phase (the echo floor takes the same ones, on its own topics) and two
+    # per round beside the LLM worker.
     runs = 1 + 2 * config.rounds if config.llm_worker else 1
     transactions = simulated_transactions(_WARMUP + runs * sum(sizes))
     payloads = [(tx.tx_id, tx.card_id.encode(), encode(tx)) for tx in transactions]
+    bench.warmup = payloads[:_WARMUP]
     fresh = iter(payloads[_WARMUP:])
-    # Per rate, one slice per phase of the scorer; the echo floor takes the first.
     slices = [[list(islice(fresh, size)) for _ in range(runs)] for size in sizes]
-
-    # The scorer reads its settings like any deployment: these override topics and prefix.
-    env = {**os.environ, "FRAUDSTREAM_REDIS__KEY_PREFIX": prefix}
-    env |= {f"FRAUDSTREAM_KAFKA__TOPICS__{f.upper()}": n for f, n in topics.model_dump().items()}
-    batching = ["--max-batch", str(config.max_batch), "--max-wait-ms", str(config.max_wait_ms)]
-    cli = [sys.executable, "-c", "from services.cli.main import main; main()"]
-    apps = [
-        ("echo", [sys.executable, "-m", "services.bench.echo", "--source", echo_in, "--sink",
-                  echo_out, "--group-id", f"{tag}-echo", *batching], (echo_in, echo_out)),
-        ("scorer", [*cli, "run", "scorer", "--group-id", f"{tag}-scorer", "--metrics-port", "0",
-                    "--no-log-json", *batching], (topics.transactions, topics.decisions)),
-    ]  # fmt: skip
-    # JSON logs (the default) carry its INFO "ready" line, which says when the phase may start.
-    worker_argv = [*cli, "run", "llm-worker", "--group-id", f"{tag}-llm", "--metrics-port", "0"]
-    if config.control:
-        worker_argv = CONTROL_ARGV
-    all_topics = [*topics.all(), echo_in, echo_out]
-    ensure_topics(kafka, all_topics)
-    pids = _stack_pids(settings)
     phases: list[PhaseResult] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as scratch:
-            for name, argv, route in apps:
-                # One app at a time: even idle, a consumer's fetches cost the broker CPU.
-                app = _App(name, argv, env, Path(scratch) / f"{name}.log", route, kafka)
-                worker = None
-                if name == "scorer" and config.llm_worker:
-                    worker = LlmWorkerBeside(worker_argv, env, Path(scratch) / "llm.log", kafka)
-                try:  # warm up until it answers: models loaded, group joined, all assigned
-                    _offer(app, payloads[:_WARMUP], None)
-                    app.wait_for(_WARMUP, stall_s=120)
-                    if len(app.outputs.latencies) < _WARMUP:
-                        tail = app.log.read_text(errors="replace")[-3000:]
-                        raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
-                    for rate, own in zip(config.rates, slices, strict=True):
-                        if worker is None:
-                            phases.append(_phase(app, rate, own[0], pids, config, progress))
-                        else:
-                            phases += _beside_rounds(app, worker, rate, own, pids, config,
-                                                     progress)  # fmt: skip
-                finally:
-                    if worker is not None:
-                        worker.close()
-                    app.stop()
+        echo_in, echo_out = bench.echo_topics()
+        topics = bench.fresh_topics("main")
+        apps = [
+            ("echo", [sys.executable, "-m", "services.bench.echo", "--source", echo_in,
+                      "--sink", echo_out, "--group-id", f"{bench.tag}-echo", *bench.batching],
+             (echo_in, echo_out), None),
+            ("scorer", bench.scorer_argv("main"), (topics.transactions, topics.decisions), topics),
+        ]  # fmt: skip
+        for name, argv, route, app_topics in apps:
+            # One app at a time: even idle, a consumer's fetches cost the broker CPU.
+            app = bench.start_app(name, argv, route, app_topics)
+            try:
+                for rate, own in zip(config.rates, slices, strict=True):
+                    phases.append(_phase(app, rate, own[0], bench.pids, config, progress))
+            finally:
+                app.stop()
+        if config.llm_worker:
+            for rate, own in zip(config.rates, slices, strict=True):
+                for n in range(config.rounds):
+                    phases += _beside_round(bench, rate, n + 1, own[1 + 2 * n], own[2 + 2 * n])
     finally:
-        delete_topics(kafka, all_topics)
-        _forget_keys(settings, prefix)
+        bench.clean_up()
     return E2EReport(_format(phases, config, host_reference_ms()), phases)
 
 
-def _beside_rounds(
-    app: _App, worker: LlmWorkerBeside, rate: int | None, own: list[list[tuple[str, bytes, bytes]]],
-    pids: dict[str, int | None], config: E2EConfig, progress: bool,
-) -> list[PhaseResult]:  # fmt: skip
-    """Alone, then per round beside the worker and alone again (``own``: a slice per phase).
+class _Bench:
+    """One run's names, processes' settings and scratch space; ``clean_up`` removes them."""
 
-    The worker is started once and frozen (SIGSTOP) while the scorer is alone,
-    so every phase beside it has an alone phase on either side on the same
-    stack, and the worker starts each round with the cases flagged meanwhile.
+    def __init__(self, settings: Settings, config: E2EConfig, progress: bool) -> None:
+        self.settings, self.config, self.progress = settings, config, progress
+        self.tag = f"bench-{uuid.uuid4().hex[:8]}"
+        self.kafka = settings.kafka.model_copy(update={"partitions": config.partitions})
+        self.prefix = f"{settings.redis.key_prefix}-{self.tag}"
+        self.batching = [
+            "--max-batch", str(config.max_batch), "--max-wait-ms", str(config.max_wait_ms)
+        ]  # fmt: skip
+        self.pids = _stack_pids(settings)
+        self.warmup: list[tuple[str, bytes, bytes]] = []
+        self._scratch = tempfile.TemporaryDirectory(prefix="fraudstream-bench-")
+        self.scratch = Path(self._scratch.name)
+        self._made: list[str] = []
+
+    def echo_topics(self) -> tuple[str, str]:
+        names = (f"{self.tag}-echo-in", f"{self.tag}-echo-out")
+        self._ensure(list(names))
+        return names
+
+    def fresh_topics(self, name: str) -> TopicNames:
+        """A new set of the system's topics: each starts with an empty log."""
+        defaults = TopicNames().model_dump()
+        topics = TopicNames(**{f: f"{self.tag}-{name}-{n}" for f, n in defaults.items()})
+        self._ensure(topics.all())
+        return topics
+
+    def _ensure(self, names: list[str]) -> None:
+        self._made += names
+        ensure_topics(self.kafka, names)
+
+    def kafka_on(self, topics: TopicNames) -> KafkaSettings:
+        return self.kafka.model_copy(update={"topics": topics})
+
+    def env_for(self, topics: TopicNames | None) -> dict[str, str]:
+        """Processes read their settings like any deployment: these set topics and prefix."""
+        env = {**os.environ, "FRAUDSTREAM_REDIS__KEY_PREFIX": self.prefix}
+        if topics is not None:
+            env |= {
+                f"FRAUDSTREAM_KAFKA__TOPICS__{f.upper()}": n for f, n in topics.model_dump().items()
+            }
+        return env
+
+    def scorer_argv(self, name: str) -> list[str]:
+        return [*_CLI, "run", "scorer", "--group-id", f"{self.tag}-{name}-scorer",
+                "--metrics-port", "0", "--no-log-json", *self.batching]  # fmt: skip
+
+    def worker_argv(self, name: str) -> list[str]:
+        if self.config.control:
+            return CONTROL_ARGV
+        # JSON logs (the default) carry its INFO "ready" line, which says when it is ready.
+        return [*_CLI, "run", "llm-worker", "--group-id", f"{self.tag}-{name}-llm",
+                "--metrics-port", "0"]  # fmt: skip
+
+    def start_app(
+        self, name: str, argv: list[str], route: tuple[str, str], topics: TopicNames | None
+    ) -> _App:
+        """Start an app and warm it up until it answers (models loaded, partitions assigned)."""
+        log = self.scratch / f"{name}.log"
+        app = _App(name, argv, self.env_for(topics), log, route, self.kafka)
+        try:
+            _offer(app, self.warmup, None)
+            app.wait_for(len(self.warmup), stall_s=120)
+            if len(app.outputs.latencies) < len(self.warmup):
+                tail = app.log.read_text(errors="replace")[-3000:]
+                raise ServiceError(f"the {name} did not answer within 120 s:\n{tail}")
+        except BaseException:
+            app.stop()
+            raise
+        return app
+
+    def clean_up(self) -> None:
+        try:
+            delete_topics(self.kafka, self._made)
+            _forget_keys(self.settings, self.prefix)
+        finally:
+            self._scratch.cleanup()
+
+
+def _beside_round(
+    bench: _Bench, rate: int | None, n: int,
+    first: list[tuple[str, bytes, bytes]], second: list[tuple[str, bytes, bytes]],
+) -> list[PhaseResult]:  # fmt: skip
+    """Round ``n``: on fresh topics, a fresh scorer alone and beside the LLM worker.
+
+    The embedded broker slows down as a topic's log grows (the same phase twice
+    on one set of topics: e2e p99 194 then 771 ms; seven in a row ended at 91
+    tx/s), so each round starts on empty logs, and the rounds alternate which
+    phase runs first: the second phase's longer logs fall on both sides. The
+    worker is started once the scorer answers, and frozen (SIGSTOP) while the
+    scorer is alone.
     """
-    ready_s = worker.start()
-    watched = {**pids, "llm": worker.pid}
-    phases: list[PhaseResult] = []
+    config = bench.config
+    name = f"{rate or 'max'}-r{n}"
+    topics = bench.fresh_topics(name)
+    app = bench.start_app(
+        f"scorer-{name}", bench.scorer_argv(name), (topics.transactions, topics.decisions), topics
+    )
+    worker = LlmWorkerBeside(
+        bench.worker_argv(name),
+        bench.env_for(topics),
+        bench.scratch / f"llm-{name}.log",
+        bench.kafka_on(topics),
+    )
+    phases = []
     try:
+        ready_s = worker.start()
         worker.freeze()
-        phases.append(_phase(app, rate, own[0], watched, config, progress))
-        for n in range(config.rounds):
-            worker.thaw()
-            beside = _phase(app, rate, own[1 + 2 * n], watched, config, progress, label=BESIDE)
-            worker.freeze()  # then counted: what it wrote up to here, the reader a fetch behind
-            beside.explanations = worker.explanations()
-            beside.worker_ready_s = ready_s if n == 0 else None
-            phases.append(beside)
-            phases.append(_phase(app, rate, own[2 + 2 * n], watched, config, progress,
-                                 label=AFTER))  # fmt: skip
+        watched = {**bench.pids, "llm": worker.pid}
+        order = (ALONE, BESIDE) if alone_first(n) else (BESIDE, ALONE)
+        for label, payloads in zip(order, (first, second), strict=True):
+            if label == BESIDE:
+                worker.thaw()
+            phase = _phase(app, rate, payloads, watched, config, bench.progress, label=label)
+            phase.round = n
+            if label == BESIDE:
+                worker.freeze()  # then counted: what it wrote up to here, the reader a fetch behind
+                phase.explanations = worker.explanations()
+                phase.worker_ready_s = ready_s
+            phases.append(phase)
     finally:
-        worker.stop()
+        try:
+            worker.close()
+        finally:
+            app.stop()
     return phases
 
 
@@ -422,7 +500,7 @@ def _format(phases: list[PhaseResult], config: E2EConfig, host_ms: float) -> str
         lat = p.latency_ms
         cpu = [p.cpu_pct.get(name) for name in processes]
         rows.append([
-            p.rate or "max", p.app,
+            p.rate or "max", p.app if p.round is None else f"{p.app} r{p.round}",
             p.received if p.received == p.sent else f"{p.received}/{p.sent}",
             p.throughput, lat["p50"], lat["p99"], lat["p99.9"],
             *("n/a" if c is None else f"{c:.0f}%" for c in cpu),
@@ -458,7 +536,7 @@ def _format(phases: list[PhaseResult], config: E2EConfig, host_ms: float) -> str
     stage_rows = [
         [p.rate or "max", p.app, s, p.stages_ms[s]["p50"], p.stages_ms[s]["p99"],
          p.stages_ms[s]["p99.9"]]
-        for p in phases if p.app in ("scorer", BESIDE, AFTER) and p.stages_ms for s in STAGES
+        for p in phases if p.app == "scorer" and p.stages_ms for s in STAGES
     ]  # fmt: skip
     lines.append(table(stage_rows, ["offered tx/s", "app", "stage", "p50", "p99", "p99.9"]))
     if beside := beside_lines(phases, control=config.control):

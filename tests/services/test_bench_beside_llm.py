@@ -11,9 +11,10 @@ import pytest
 from contracts.codec import encode
 from contracts.events import Explanation
 from services.bench.beside_llm import (
-    AFTER,
+    ALONE,
     BESIDE,
     LlmWorkerBeside,
+    alone_first,
     beside_lines,
     beside_target,
     require_adapters,
@@ -84,7 +85,7 @@ def test_a_worker_that_exits_before_ready_is_an_error_with_its_output(settings, 
 
 def _phase(
     app: str, rate: int | None, e2e_p99: float, in_process_p99: float, *,
-    llm_cpu: float = 55.0, slow: int = 2,
+    round_: int | None = 1, llm_cpu: float = 55.0, slow: int = 2,
 ) -> PhaseResult:  # fmt: skip
     # 100 decisions: ``slow`` of them at the p99 given, the rest at a quarter of
     # it (what a pooled p99 is taken from).
@@ -101,66 +102,75 @@ def _phase(
         stages_ms={"total": {"p50": in_process_p99 / 4, "p99": in_process_p99}},
         explanations={"model": 3, "template": 40} if app == BESIDE else None,
         worker_ready_s=8.25 if app == BESIDE else None,
+        round=round_,
         e2e_s=e2e,
-        in_process_s=in_process,
+        stage_s={"features": [x / 2 for x in in_process], "total": in_process},
     )
 
 
-def _rows(lines: list[str]) -> list[str]:
-    return [line for line in lines if line.lstrip()[:1].isdigit()]
+def _rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip()[:1].isdigit()]
 
 
-def test_each_round_compares_beside_with_the_mean_of_the_alone_phases_around_it():
+def test_each_round_compares_beside_with_alone_and_every_round_is_pooled():
     phases = [
-        _phase("scorer", 1000, 500.0, 20.0, llm_cpu=0.0),
-        _phase(BESIDE, 1000, 600.0, 21.0),
-        _phase(AFTER, 1000, 700.0, 22.0, llm_cpu=0.0),  # the broker got slower meanwhile
-        _phase("scorer", 5000, 800.0, 40.0),
-        _phase(BESIDE, 5000, 1200.0, 80.0),  # no phase alone again: compared with the first
-        _phase("scorer", None, 900.0, 50.0),  # no beside phase: no row
+        _phase("scorer", 1000, 400.0, 19.0, round_=None),  # the main phase: not a round
+        _phase(ALONE, 1000, 500.0, 20.0, llm_cpu=0.0),
+        _phase(BESIDE, 1000, 600.0, 22.0),
+        _phase(BESIDE, 1000, 500.0, 20.0, round_=2),  # round 2 runs beside first
+        _phase(ALONE, 1000, 700.0, 25.0, round_=2, llm_cpu=0.0),
+        _phase(ALONE, 5000, 800.0, 40.0),
+        _phase(BESIDE, 5000, 1200.0, 80.0),
+        _phase(ALONE, None, 900.0, 50.0),  # no beside phase: no row
     ]
-    text = "\n".join(beside_lines(phases))
-    table, pooled = text.split("every round pooled")
-    rows = _rows(table.splitlines())
-    assert [row.split()[:2] for row in rows] == [["1,000", "1"], ["5,000", "1"]]
-    # e2e p99: 600 / mean(500, 700); in-process p99: 21 / mean(20, 22).
-    assert "500.0 / 700.0 / 600.0" in rows[0] and "1.00x" in rows[0]
-    assert "20.0 / 22.0 / 21.0" in rows[0]
+    rounds, pooled = "\n".join(beside_lines(phases)).split("every round pooled")
+    rows = _rows(rounds)
+    assert [row.split()[:3] for row in rows] == [
+        ["1,000", "1", "alone"], ["1,000", "2", "beside"], ["5,000", "1", "alone"]
+    ]  # fmt: skip
+    # alone / beside: e2e p99 600 / 500, in-process p99 22 / 20.
+    assert "500.0 / 600.0" in rows[0] and "1.20x" in rows[0]
+    assert "20.0 / 22.0" in rows[0] and "1.10x" in rows[0]
     assert "55% / 0%" in rows[0]  # frozen while alone
-    assert "1.50x" in rows[1] and "2.00x" in rows[1]
-    assert "3 / 40" in rows[1] and "8.2" in rows[1]
-    assert [row.split()[0] for row in _rows(pooled.splitlines())] == ["1,000", "5,000"]
+    assert "3 / 40" in rows[0] and "8.2" in rows[0]
+    assert "0.71x" in rows[1] and "0.80x" in rows[1]  # 500 / 700, 20 / 25
+    assert "1.50x" in rows[2] and "2.00x" in rows[2]
+    stage_rows = _rows(pooled)
+    assert [row.split()[:2] for row in stage_rows] == [
+        ["1,000", "2"], ["5,000", "1"],
+        ["1,000", "features"], ["1,000", "total"], ["5,000", "features"], ["5,000", "total"],
+    ]  # fmt: skip
 
 
 def test_the_verdict_pools_every_round_and_lists_each_round_s_ratio():
     rounds = [
-        _phase("scorer", 1000, 500.0, 20.0),
+        _phase(ALONE, 1000, 500.0, 20.0),
         _phase(BESIDE, 1000, 600.0, 20.0),
-        _phase(AFTER, 1000, 700.0, 20.0),
-        _phase(BESIDE, 1000, 600.0, 30.0, slow=10),  # one round slower, and more often
-        _phase(AFTER, 1000, 700.0, 20.0),
-        _phase(BESIDE, 1000, 600.0, 20.0),
-        _phase(AFTER, 1000, 700.0, 20.0),
+        _phase(BESIDE, 1000, 600.0, 30.0, round_=2, slow=10),  # slower, and more often
+        _phase(ALONE, 1000, 700.0, 20.0, round_=2),
+        _phase(ALONE, 1000, 700.0, 20.0, round_=3),
+        _phase(BESIDE, 1000, 600.0, 20.0, round_=3),
     ]
-    lines = beside_lines(rounds)
-    rows = _rows("\n".join(lines).split("every round pooled")[0].splitlines())
-    assert [row.split()[1] for row in rows] == ["1", "2", "3"]
-    assert "20.0 / 20.0 / 30.0" in rows[1] and "1.50x" in rows[1]
-    # Pooled: 300 decisions beside (4 at 20 ms, 10 at 30 ms) against 400 alone (8 at 20 ms).
+    # Pooled: 300 decisions beside (4 at 20 ms, 10 at 30 ms) against 300 alone (6 at 20 ms).
     beside = [5.0] * 196 + [7.5] * 90 + [20.0] * 4 + [30.0] * 10
-    alone = [5.0] * 392 + [20.0] * 8
+    alone = [5.0] * 294 + [20.0] * 6
     beside_p99, alone_p99 = (float(np.percentile(x, 99)) for x in (beside, alone))
+    assert (beside_p99, alone_p99) == (30.0, 20.0)
     target = beside_target(rounds)[0]
     assert f"{beside_p99:.2f} vs {alone_p99:.2f} ms (NOT met)" in target
-    assert beside_p99 == 30.0 and alone_p99 == 20.0
     assert "3 round(s) pooled" in target
     assert target.endswith("per round 1.00x, 1.00x, 1.50x (median 1.00x)")
 
-    steady = [p if p.app != BESIDE else _phase(BESIDE, 1000, 600.0, 21.0) for p in rounds]
+    steady = [p if p.app != BESIDE else _phase(BESIDE, 1000, 600.0, 21.0, round_=p.round)
+              for p in rounds]  # fmt: skip
     assert "(met)" in beside_target(steady)[0]
     assert "CONTROL run" in beside_target(steady, control=True)[0]
-    assert beside_target([p for p in rounds if p.rate != 1000]) == []
-    assert beside_target([_phase("scorer", 1000, 500.0, 20.0)]) == []  # never beside it
+    assert beside_target([p for p in rounds if p.app == ALONE]) == []  # never beside it
+    assert beside_target([_phase(BESIDE, 5000, 600.0, 20.0), _phase(ALONE, 5000, 1, 1)]) == []
+
+
+def test_rounds_alternate_which_phase_runs_first():
+    assert [alone_first(n) for n in (1, 2, 3, 4)] == [True, False, True, False]
 
 
 def test_a_frozen_worker_takes_no_cpu_until_thawed_and_stops_while_frozen(settings, tmp_path):

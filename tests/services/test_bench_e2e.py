@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from contracts.settings import Settings
-from services.bench.beside_llm import AFTER, BESIDE
+from services.bench.beside_llm import ALONE, BESIDE
 from services.bench.e2e import STAGES, E2EConfig, run_e2e_bench
+from services.kafka.admin import list_topics
 
 #: The scorer fixtures (a plugin, so the session-scoped models are trained once).
 pytest_plugins = ["tests.services.scorer_fixtures"]
@@ -42,7 +43,7 @@ def test_every_offered_transaction_is_measured_through_the_floor_and_the_scorer(
     assert "scorer in-process per micro-batch stage" in report.report
 
 
-def test_the_control_runs_alone_then_rounds_beside_a_do_nothing_process_and_alone_again(
+def test_the_control_runs_rounds_alone_and_beside_a_do_nothing_process_on_fresh_topics(
     scorer_settings: Settings,
 ) -> None:
     config = E2EConfig(
@@ -50,16 +51,20 @@ def test_the_control_runs_alone_then_rounds_beside_a_do_nothing_process_and_alon
     )
     report = run_e2e_bench(scorer_settings, config, progress=False)
 
-    scorer = [p for p in report.phases if p.app != "echo"]
-    assert [p.app for p in scorer] == ["scorer", BESIDE, AFTER, BESIDE, AFTER]
-    for phase in scorer:
+    scorer = [(p.app, p.round) for p in report.phases if p.app != "echo"]
+    # Round 1 alone first, round 2 beside first.
+    assert scorer == [("scorer", None), (ALONE, 1), (BESIDE, 1), (BESIDE, 2), (ALONE, 2)]
+    for phase in report.phases[1:]:
         # Outputs are counted on a tx id's first arrival only: 300 each means each
         # phase had transactions of its own.
         assert phase.received == phase.sent == 300, phase.app
         assert set(phase.stages_ms) == set(STAGES), phase.app
-        assert len(phase.in_process_s) == len(phase.e2e_s) == 300, phase.app
-    first, second = scorer[1], scorer[3]
-    assert first.worker_ready_s is not None  # the control said it was ready, once
-    assert second.worker_ready_s is None
-    assert first.explanations == second.explanations == {}  # and wrote nothing
+        assert all(len(phase.stage_s[s]) == len(phase.e2e_s) == 300 for s in STAGES)
+    beside = [p for p in report.phases if p.app == BESIDE]
+    assert all(p.worker_ready_s is not None for p in beside)  # the control said it was ready
+    assert all(p.explanations == {} for p in beside)  # and wrote nothing
     assert "CONTROL: a do-nothing process in the worker's place" in report.report
+    assert "every round pooled" in report.report
+    # Every topic the run made is gone again: the main ones and each round's.
+    left = [t for t in list_topics(scorer_settings.kafka) if t.startswith("bench-")]
+    assert left == []
