@@ -48,7 +48,7 @@ from models.llm.adapters import AdapterMeta, Task, read_meta
 from models.llm.analysis import MessageReading, label_continuation, parse_continuation
 from models.llm.base import base_digest, load_base, load_tokenizer
 from models.llm.constrained import CitationConstraint, TokenText
-from models.llm.exceptions import AdapterError, GenerationError
+from models.llm.exceptions import AdapterError, DeadlinePassed, GenerationError
 from models.llm.facts import CaseFacts
 from models.llm.precision import Precision, compute_dtype
 from models.llm.prompts import PROMPT_VERSION, SanitisedText, analyse_prompt, explain_prompt
@@ -108,9 +108,10 @@ class LlmEngine:
         self._base_only = False
         self._pristine = _base_weights(model)
         #: Called between generation steps and between scored prompts, in the
-        #: calling thread (the worker's ``CpuYield`` pauses there while the hot
-        #: path wants the CPU). None: nothing is called.
-        self.between_steps: Callable[[], None] | None = None
+        #: calling thread, with the request's deadline (``time.monotonic()``, or
+        #: None): the worker's ``CpuYield`` pauses there while the hot path wants
+        #: the CPU, at most until that deadline. None: nothing is called.
+        self.between_steps: Callable[[float | None], None] | None = None
 
     def _vocabulary(self, task: Task, restrict: bool) -> frozenset[int]:
         meta = self.adapters.get(task)
@@ -240,7 +241,7 @@ class LlmEngine:
         if not prompts:
             return []
         if self.between_steps is not None:
-            self.between_steps()  # before the prompt's forward pass, the costliest step
+            self.between_steps(deadline)  # before the prompt's forward pass, the costliest step
         if deadline is not None and time.monotonic() >= deadline:
             # Nobody waits for these answers any more (the pause above may have taken
             # the time): compute nothing rather than one step nobody reads.
@@ -307,14 +308,15 @@ class LlmEngine:
     ) -> list[MessageReading]:
         """Label (scored among the allowed ones), summary and signals for each message.
 
-        ``deadline``: as for ``explain``; it bounds the summaries' generation
-        (the labels are scored in full).
+        ``deadline``: as for ``explain``; no message's label is scored once it
+        passed (``DeadlinePassed``: nobody waits for the reading any more), and
+        it bounds the summaries' generation.
         """
         if not messages:
             return []
         self._use("analyse")
         prompts = [analyse_prompt(text) for text in messages]
-        scores = self.label_probabilities(prompts)
+        scores = self.label_probabilities(prompts, deadline=deadline)
         labels = [_best_label(row) for row in scores]
         continued = self.generate(
             [p + label_continuation(label) for p, label in zip(prompts, labels, strict=True)],
@@ -330,8 +332,13 @@ class LlmEngine:
                                            signals=signals))  # fmt: skip
         return readings
 
-    def label_probabilities(self, prompts: Sequence[str]) -> list[dict[str, float]]:
-        """P(label | prompt) over the allowed labels, from each label's summed log-likelihood."""
+    def label_probabilities(
+        self, prompts: Sequence[str], *, deadline: float | None = None
+    ) -> list[dict[str, float]]:
+        """P(label | prompt) over the allowed labels, from each label's summed log-likelihood.
+
+        Raises ``DeadlinePassed`` rather than score a prompt after ``deadline``.
+        """
         self._use("analyse")
         tokenizer = self.tokenizer
         labels = [answer_ids(tokenizer, label_continuation(label), eos=False)
@@ -343,7 +350,9 @@ class LlmEngine:
                 scored = []
                 for prompt in prompts:
                     if self.between_steps is not None:
-                        self.between_steps()
+                        self.between_steps(deadline)
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise DeadlinePassed("deadline passed before a label was scored")
                     scored.append(continuation_logprobs(
                         self.model, prompt_ids(tokenizer, prompt), labels, tokenizer.pad_token_id
                     ))  # fmt: skip
@@ -430,7 +439,7 @@ class _AfterEachStep(StoppingCriteria):
     checked before the hook and let one more step run).
     """
 
-    def __init__(self, hook: Callable[[], None] | None, deadline: float | None) -> None:
+    def __init__(self, hook: Callable[[float | None], None] | None, deadline: float | None) -> None:
         self.hook = hook
         self.deadline = deadline
 
@@ -438,7 +447,7 @@ class _AfterEachStep(StoppingCriteria):
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
     ) -> torch.BoolTensor:
         if self.hook is not None:
-            self.hook()
+            self.hook(self.deadline)
         late = self.deadline is not None and time.monotonic() >= self.deadline
         done: torch.BoolTensor = torch.full(  # type: ignore[assignment]
             (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device

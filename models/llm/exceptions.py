@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from models.exceptions import ModelError
 
-__all__ = ["AdapterError", "BaseModelError", "GenerationError", "LlmError"]
+__all__ = ["AdapterError", "BaseModelError", "DeadlinePassed", "GenerationError", "LlmError"]
 
 
 class LlmError(ModelError):
@@ -43,3 +43,7 @@ class AdapterError(LlmError):
 
 class GenerationError(LlmError):
     """Generation or label scoring failed inside the model."""
+
+
+class DeadlinePassed(GenerationError):  # noqa: N818 - it names what happened
+    """The request's deadline passed before the model started a step: nothing was computed."""

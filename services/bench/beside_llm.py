@@ -283,7 +283,8 @@ def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
     return [
         "scorer alone / beside the LLM worker, per round (each round a fresh scorer on fresh",
         "topics and the worker started beside it, frozen with SIGSTOP while the scorer is",
-        "alone; the rounds alternate which phase runs first; ratio = beside / alone):",
+        "alone; the rounds alternate which phase runs first, as the second phase of a round",
+        "is the slower one, worker or not; ratio = beside / alone):",
         *beside,
         table(rows, header),
         "",

@@ -98,11 +98,12 @@ def _rates(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int |
 )
 @click.option(
     "--rounds",
-    default=3,
+    default=4,
     show_default=True,
     type=click.IntRange(min=1),
-    help="With --llm-worker / --control: phases beside the worker per rate, each "
-    "followed by one alone.",
+    help="With --llm-worker / --control: rounds per rate, each a fresh scorer on fresh "
+    "topics, one phase alone and one beside the worker (an even number runs each first "
+    "equally often: the second phase of a round is the slower one).",
 )
 def e2e(
     rates: tuple[int | None, ...],
@@ -123,16 +124,16 @@ def e2e(
     end-to-end latency p50/p99/p99.9 of the scorer and of the echo floor, and
     their difference; the scorer's in-process time per stage; CPU of the
     scorer, the broker and Redis. Takes about 2 x seconds per rate + start-up
-    (2 + 2 x rounds with --llm-worker).
+    (with --llm-worker, per round 2 x seconds + starting a scorer and the worker).
 
-    With --llm-worker, `fraudstream run llm-worker` is started once per rate
-    beside the same scorer (as deployed: its own session, SCHED_IDLE, one torch
-    thread) and the rate runs alone, then --rounds times beside the worker and
-    alone again, the worker frozen (SIGSTOP) while the scorer is alone: the
-    embedded broker slows down as its logs grow, so each phase beside the worker
-    is compared with the alone phases on either side, and the verdict pools all
-    the rounds' decisions. Add --control to run a do-nothing process in its
-    place: the ratio that noise alone gives.
+    With --llm-worker, each rate then runs --rounds rounds: a fresh scorer on
+    fresh topics with `fraudstream run llm-worker` started beside it (as
+    deployed: its own session, SCHED_IDLE, one torch thread), one phase with the
+    scorer alone (the worker frozen with SIGSTOP) and one beside the running
+    worker, alternating which runs first. The embedded broker slows down as a
+    topic's log grows, so phases are compared within a round only; the verdict
+    pools all the rounds' decisions. Add --control to run a do-nothing process
+    in the worker's place: the ratio that noise alone gives.
     """
     from contracts.settings import load_settings
     from services.bench.e2e import E2EConfig, run_e2e_bench

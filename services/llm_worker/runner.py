@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from models.llm.analysis import MessageReading
+from models.llm.exceptions import DeadlinePassed
 from models.llm.facts import CaseFacts
 from models.llm.prompts import SanitisedText
 
@@ -170,6 +171,11 @@ class ModelRunner:
             else:
                 texts = [r.payload for r in batch if isinstance(r.payload, SanitisedText)]
                 results = self.engine.analyse(texts, deadline=deadline)
+        except DeadlinePassed:
+            # Paused (``CpuYield``) until nobody waited any more: nothing was computed.
+            for request in batch:
+                request.future.set_exception(RequestExpired("deadline passed in the model"))
+            return
         except Exception as exc:  # noqa: BLE001 - any model failure is reported per request
             log.warning("%s batch of %d failed: %s", task, len(batch), exc)
             for request in batch:

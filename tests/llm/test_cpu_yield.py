@@ -72,9 +72,70 @@ def test_a_busy_machine_pauses_the_model_until_it_is_calm_again() -> None:
     m.others_cores = 0.1  # the burst is over
     m.run(0.2, others_cores=1.5)
     gate()
-    assert m.slept == [0.1]  # one pause, and the window slept through says "calm"
-    assert gate.pauses == 21
-    assert gate.paused_s == pytest.approx(2.1)
+    assert m.slept == [0.1] * 5  # calm for calm_s (0.5 s) in a row: go on
+    assert gate.pauses == 25
+    assert gate.paused_s == pytest.approx(2.5)
+
+
+def test_one_calm_nap_between_bursts_does_not_end_the_pause() -> None:
+    m = _Machine()
+    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, calm_s=0.3)
+    gate()
+    m.slept.clear()
+    m.run(0.2, others_cores=1.5)
+    flicker = iter([1.5, 0.0, 1.5, 0.0, 0.0, 1.5, 0.0, 0.0, 0.0, 1.5])
+
+    def sleep(seconds: float) -> None:  # the others' load changes from nap to nap
+        m.others_cores = next(flicker)
+        _Machine.sleep(m, seconds)
+
+    gate.sleep = sleep
+    gate(m.now + 5.0)
+    assert gate.pauses == 9  # it went on only after three calm naps in a row
+
+
+def test_with_a_deadline_a_busy_machine_pauses_until_it_and_never_past_it() -> None:
+    m = _Machine()
+    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, max_pause_s=2.0)
+    gate()
+    m.slept.clear()
+    m.run(0.2, others_cores=1.5)
+    m.others_cores = 1.5  # busy from here on
+    deadline = m.now + 4.55  # further than max_pause_s: the deadline decides
+    gate(deadline)
+    assert m.now == pytest.approx(deadline)  # ... and the pause ends exactly there
+    assert len(m.slept) == 46 and m.slept[-1] == pytest.approx(0.05)
+    m.slept.clear()
+    gate(deadline)  # already late: no pause at all (the engine then computes nothing)
+    assert m.slept == []
+
+
+def test_right_after_a_pause_that_reached_its_deadline_the_next_request_waits_too() -> None:
+    m = _Machine()
+    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1)
+    gate()
+    m.run(0.2, others_cores=1.5)
+    m.others_cores = 1.5
+    gate(m.now + 1.0)  # paused to the deadline: the request gets its template
+    m.slept.clear()
+    gate(m.now + 1.0)  # the next request, too soon to measure: still busy, so it waits
+    assert sum(m.slept) == pytest.approx(1.0)
+    m.slept.clear()
+    m.others_cores = 0.0
+    m.run(0.15, others_cores=0.0)  # one calm window after a busy verdict is not enough
+    gate(m.now + 5.0)
+    assert m.slept == [0.1] * 5
+
+
+def test_with_a_deadline_a_calm_machine_still_ends_the_pause_at_once() -> None:
+    m = _Machine()
+    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1)
+    gate()
+    m.slept.clear()
+    m.run(0.2, others_cores=1.5)
+    m.others_cores = 0.1  # the burst is over while it sleeps
+    gate(m.now + 5.0)
+    assert m.slept == [0.1] * 5  # calm for calm_s, long before the deadline
 
 
 def test_a_stale_measurement_is_not_trusted() -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from contracts.events import MESSAGE_LABELS
+from models.llm.exceptions import DeadlinePassed
 from models.llm.facts import case_facts
 from models.llm.prompts import analyse_prompt, sanitise_customer_text
 from tests.llm.conftest import TEST_MAX_NEW_TOKENS
@@ -267,7 +268,8 @@ def test_generation_stops_at_the_deadline(llm_engine):
     deadline = time.monotonic() + 3.0
     calls: list[float] = []
 
-    def pause_after_the_first_step() -> None:
+    def pause_after_the_first_step(given: float | None) -> None:
+        assert given == deadline  # the hook knows how long it may pause
         calls.append(time.monotonic())
         if len(calls) == 2:  # (the first call comes before the prompt)
             time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
@@ -299,20 +301,41 @@ def test_no_step_starts_after_the_deadline(llm_engine):
     assert late == ["", ""]
     assert passes == []
 
+    # A message: its label is not scored either once a pause took it past the deadline.
+    message = sanitise_customer_text(MESSAGES[0])
+    deadline = time.monotonic() + 0.2
+    llm_engine.between_steps = lambda _: time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+    try:
+        with _forward_passes(llm_engine) as passes, pytest.raises(DeadlinePassed):
+            llm_engine.analyse([message], deadline=deadline)
+    finally:
+        llm_engine.between_steps = None
+    assert passes == []
+
+
+def test_a_label_scored_in_time_gets_its_summary_cut_at_the_deadline(llm_engine):
+    """The label is scored in full when the deadline allows it; the summary stops there."""
     message = sanitise_customer_text(MESSAGES[0])
     with _forward_passes(llm_engine) as scoring:
         llm_engine.label_probabilities([analyse_prompt(message)])
-    deadline = time.monotonic() + 0.2
-    llm_engine.between_steps = lambda: time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+    deadline = time.monotonic() + 3.0
+    calls: list[float | None] = []
+
+    def pause_once_scored(given: float | None) -> None:
+        calls.append(given)
+        if len(calls) == 2:  # the first call comes before the label's scoring
+            time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+
+    llm_engine.between_steps = pause_once_scored
     try:
         with _forward_passes(llm_engine) as passes:
             paused = llm_engine.analyse([message], deadline=deadline)
     finally:
         llm_engine.between_steps = None
-    # The label is scored in full; the summary is not started.
     assert paused[0].label in MESSAGE_LABELS
-    assert paused[0].summary == ""
+    assert paused[0].summary == ""  # the summary's prompt pass never started
     assert len(passes) == len(scoring) > 0
+    assert calls[:2] == [deadline, deadline]
 
 
 def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
@@ -320,7 +343,7 @@ def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
     pass, after each generation step, and before each message's label scoring."""
     calls: list[str] = []
     facts = case_facts(make_decision("tx-hook", score=0.9))
-    llm_engine.between_steps = lambda: calls.append("step")
+    llm_engine.between_steps = lambda _deadline: calls.append("step")
     try:
         text = llm_engine.explain([facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS)[0]
         explained = len(calls)

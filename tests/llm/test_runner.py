@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from models.llm.analysis import MessageReading
+from models.llm.exceptions import DeadlinePassed
 from models.llm.facts import CaseFacts, case_facts
 from models.llm.prompts import SanitisedText, sanitise_customer_text
 from services.llm_worker.runner import ModelRunner, RequestExpired
@@ -159,6 +160,28 @@ def test_a_model_failure_fails_its_requests_not_the_thread():
         engine.fail = False
         later = runner.submit("explain", _facts(1), _later())
         assert later is not None and later.result(10) == "text for tx-1"
+
+
+class PausedPastTheDeadline(RecordingEngine):
+    """An engine whose pause (``CpuYield``) outlasted the deadline: it computed nothing."""
+
+    def analyse(
+        self, messages: Sequence[SanitisedText], *, deadline: float | None = None
+    ) -> list[MessageReading]:
+        self._enter("analyse", len(messages))
+        raise DeadlinePassed("deadline passed before a label was scored")
+
+
+def test_a_deadline_passed_in_the_model_expires_its_requests_not_the_thread():
+    engine = PausedPastTheDeadline()
+    with _running(engine, batch_size=2, max_wait_ms=20, queue_limit=10) as runner:
+        message = sanitise_customer_text("Someone called me pretending to be the bank.")
+        expired = runner.submit("analyse", message, _later())
+        assert expired is not None
+        with pytest.raises(RequestExpired, match="in the model"):
+            expired.result(10)
+        answered = runner.submit("explain", _facts(1), _later())
+        assert answered is not None and answered.result(10) == "text for tx-1"
 
 
 def test_stop_fails_what_is_still_queued():
