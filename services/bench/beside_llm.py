@@ -43,6 +43,7 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from contracts.settings import KafkaSettings, Settings
+from services.bench.host import cpu_seconds
 from services.bench.stats import percentiles_ms, table
 from services.exceptions import ServiceError
 from services.kafka.clients import OFF_HOT_PATH, make_consumer
@@ -135,7 +136,7 @@ class _ExplanationCounter(threading.Thread):
 
 
 class LlmWorkerBeside:
-    """``fraudstream run llm-worker`` as a child process, started and stopped per phase."""
+    """``fraudstream run llm-worker`` as a child process: started, frozen, thawed, stopped."""
 
     def __init__(
         self, argv: list[str], env: dict[str, str], log: Path, kafka: KafkaSettings
@@ -182,6 +183,26 @@ class LlmWorkerBeside:
         """Explanations written since the worker became ready (or since the last call)."""
         time.sleep(0.5)  # the reader is a fetch behind
         return self._counter.take()
+
+    def settle(self, max_s: float = 60.0, every_s: float = 1.0, quiet_cpu_s: float = 0.05) -> float:
+        """Wait until the worker idles (under ``quiet_cpu_s`` of CPU in ``every_s``);
+        returns the seconds that took.
+
+        A fresh worker answers the cases already on its topic (from the scorer's
+        warm-up), and its first requests initialise what loads lazily (~0.5 s of
+        CPU): a one-time cost of a worker's start that would otherwise land in
+        the first phase it is thawed for.
+        """
+        started = time.monotonic()
+        pid = self.pid
+        last = cpu_seconds(pid)
+        while time.monotonic() - started < max_s:
+            time.sleep(every_s)
+            now = cpu_seconds(pid)
+            if now is None or last is None or now - last < quiet_cpu_s:
+                break
+            last = now
+        return time.monotonic() - started
 
     def freeze(self) -> None:
         """Stop the worker where it is (SIGSTOP to its session's group): no CPU, no traffic."""

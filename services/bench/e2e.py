@@ -51,18 +51,17 @@ from services.bench.beside_llm import (
     require_adapters,
 )
 from services.bench.features import simulated_transactions
-from services.bench.host import HostLoad, HostSample, host_reference_ms
+from services.bench.host import HostLoad, HostSample, cpu_seconds, host_reference_ms
 from services.bench.stats import percentiles_ms, table
 from services.exceptions import ServiceError, StackError
 from services.kafka.admin import delete_topics, ensure_topics
 from services.kafka.clients import make_consumer, make_producer
 
-__all__ = ["E2EConfig", "E2EReport", "PhaseResult", "cpu_seconds", "run_e2e_bench"]
+__all__ = ["E2EConfig", "E2EReport", "PhaseResult", "run_e2e_bench"]
 
 STAGES = ("features", "model", "rules", "explain", "total")
 _WARMUP = 64
 _CLI = [sys.executable, "-c", "from services.cli.main import main; main()"]
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -113,18 +112,6 @@ class PhaseResult:
 class E2EReport:
     report: str
     phases: list[PhaseResult]
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of ``pid`` so far (None when it cannot be read)."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _stack_pids(settings: Settings) -> dict[str, int | None]:
@@ -456,6 +443,7 @@ def _beside_round(
     phases = []
     try:
         ready_s = worker.start()
+        worker.settle()  # its start's one-time work done before any phase
         worker.freeze()
         watched = {**bench.pids, "llm": worker.pid}
         order = (ALONE, BESIDE) if alone_first(n) else (BESIDE, ALONE)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HostLoad", "HostSample", "host_reference_ms"]
+__all__ = ["HostLoad", "HostSample", "cpu_seconds", "host_reference_ms"]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -83,3 +83,15 @@ def _steal_seconds() -> float | None:
     if values[0] != "cpu" or len(values) < 9:
         return None
     return int(values[8]) / _CLOCK_TICKS
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of ``pid`` so far (None when it cannot be read)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS

@@ -19,7 +19,8 @@ from services.bench.beside_llm import (
     beside_target,
     require_adapters,
 )
-from services.bench.e2e import PhaseResult, cpu_seconds
+from services.bench.e2e import PhaseResult
+from services.bench.host import cpu_seconds
 from services.exceptions import ServiceError
 
 
@@ -171,6 +172,23 @@ def test_the_verdict_pools_every_round_and_lists_each_round_s_ratio():
 
 def test_rounds_alternate_which_phase_runs_first():
     assert [alone_first(n) for n in (1, 2, 3, 4)] == [True, False, True, False]
+
+
+def test_settling_waits_while_the_worker_computes_and_ends_once_it_idles(settings, tmp_path):
+    busy_then_idle = (
+        "import time\nprint('llm worker ready in 0.1s', flush=True)\n"
+        "end = time.process_time() + 2.5\nwhile time.process_time() < end: pass\n"
+        "time.sleep(60)"
+    )
+    worker = LlmWorkerBeside(_child(busy_then_idle), {}, tmp_path / "llm.log", settings.kafka)
+    try:
+        worker.start(ready_within_s=30)
+        waited = worker.settle(max_s=30, every_s=0.5)
+        assert 2.0 <= waited < 10.0  # through the busy start, then one quiet interval
+        spent = cpu_seconds(worker.pid)
+        assert spent is not None and spent >= 2.5
+    finally:
+        worker.close()
 
 
 def test_a_frozen_worker_takes_no_cpu_until_thawed_and_stops_while_frozen(settings, tmp_path):
