@@ -25,8 +25,10 @@ never slows a decision. On a host of its own the worker never pauses.
 Why not a step every ``max_pause_s`` (2 s) while the machine stays busy, as
 before: at 1,000 tx/s on two cores the machine is busy all the time, so every
 request timed out anyway (0 model explanations, 32 templates per 10 s phase),
-and the forced steps (~10 % of a core) still took the scorer's in-process p99
-from 24 to 48 ms (``bench e2e --llm-worker``, three rounds pooled).
+and the forced steps took 8-12 % of a core; the scorer's in-process p99 beside
+the worker was 1.14-1.27x of alone, above the 0.80-1.12x its do-nothing
+control gives (``bench e2e --llm-worker`` / ``--control``, four rounds pooled);
+pausing to the deadline: 4-7 % of a core, 0.72-1.20x.
 """
 
 from __future__ import annotations
