@@ -189,9 +189,9 @@ class LlmWorkerBeside:
         returns the seconds that took.
 
         A fresh worker answers the cases already on its topic (from the scorer's
-        warm-up), and its first requests initialise what loads lazily (~0.5 s of
-        CPU): a one-time cost of a worker's start that would otherwise land in
-        the first phase it is thawed for.
+        warm-up), and its first requests initialise what loads lazily: a
+        one-time cost of a worker's start that would otherwise land in the
+        first phase it is thawed for.
         """
         started = time.monotonic()
         pid = self.pid
