@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException
 
 from services.exceptions import KafkaError
 
-__all__ = ["kafka_errors", "translate_kafka_error"]
+__all__ = ["kafka_errors", "membership_lost", "translate_kafka_error"]
 
 
 def translate_kafka_error(error: KafkaException | VendorKafkaError, context: str) -> KafkaError:
@@ -42,3 +42,21 @@ def kafka_errors(context: str) -> Iterator[None]:
         yield
     except KafkaException as exc:
         raise translate_kafka_error(exc, context) from exc
+
+
+#: The group no longer counts this consumer as the owner of what it commits.
+_MEMBERSHIP_LOST = frozenset(
+    {
+        VendorKafkaError.UNKNOWN_MEMBER_ID,
+        VendorKafkaError.ILLEGAL_GENERATION,
+        VendorKafkaError.REBALANCE_IN_PROGRESS,
+        VendorKafkaError._ASSIGNMENT_LOST,  # noqa: SLF001 - librdkafka names its local codes so
+    }
+)
+
+
+def membership_lost(error: KafkaException) -> bool:
+    """Whether a commit failed because the consumer was out of its group (a stall
+    longer than the session timeout, a rebalance): the next poll rejoins it."""
+    vendor = error.args[0] if error.args else None
+    return isinstance(vendor, VendorKafkaError) and vendor.code() in _MEMBERSHIP_LOST

@@ -44,11 +44,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from contracts.errors import ContractError
 from services.exceptions import KafkaError
-from services.kafka.errors import kafka_errors
+from services.kafka.errors import kafka_errors, membership_lost, translate_kafka_error
 from services.stream.dead_letter import DeadLetter, DeadLetterSink
 from services.stream.delivery import BatchDeliveries, TrackedProducer
 from services.stream.shutdown import StopFlag
@@ -361,13 +361,23 @@ class MicroBatchConsumer(Generic[T]):
         ]
         if not commit:
             return
-        with kafka_errors("committing offsets"):
+        try:
             # An asynchronous commit that fails is superseded by the next one; a
             # crash before it lands only redelivers batches (outputs are idempotent).
             if sync:
                 self.consumer.commit(offsets=commit, asynchronous=False)
             else:
                 self.consumer.commit(offsets=commit, asynchronous=True)
+        except KafkaException as exc:
+            if not membership_lost(exc):
+                raise translate_kafka_error(exc, "committing offsets") from exc
+            # Out of the group (stalled past the session timeout: a SCHED_IDLE
+            # worker on a saturated machine, a frozen VM): these partitions go on
+            # from their committed offsets, here after the next poll rejoins or at
+            # another member, so the batches are redelivered, which their outputs
+            # tolerate. Before, the process exited on the commit's error.
+            # (What it holds is updated by the lost / revoke / assign callbacks.)
+            log.warning("offsets not committed, out of the consumer group (redelivered): %s", exc)
 
 
 @dataclass
