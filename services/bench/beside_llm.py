@@ -272,19 +272,19 @@ def beside_lines(phases: list[Any], *, control: bool = False) -> list[str]:
                 f"{_cpu(beside, 'llm')} / {_cpu(alone, 'llm')}",
                 f"{made.get('model', 0)} / {made.get('template', 0)}",
             ])  # fmt: skip
-        alone_all = [a for _, (a, _) in rounds]
-        beside_all = [b for _, (_, b) in rounds]
+        alone_all, beside_all = _sides(rounds)
+        a, b = _pooled_ms(alone_all), _pooled_ms(beside_all)
         pooled_rows.append([
             rate or "max",
             len(rounds),
-            _joined(_pooled_ms(alone_all, "e2e_s", q) for q in ("p50", "p99")),
-            _joined(_pooled_ms(beside_all, "e2e_s", q) for q in ("p50", "p99")),
-            _ratio(_pooled_ms(beside_all, "e2e_s", "p99"), _pooled_ms(alone_all, "e2e_s", "p99")),
+            _joined((a["p50"], a["p99"])),
+            _joined((b["p50"], b["p99"])),
+            _ratio(b["p99"], a["p99"]),
         ])  # fmt: skip
         for stage in alone_all[0].stage_s:  # the stages the decisions carry, in order
-            a50, a99 = (_pooled_ms(alone_all, stage, q) for q in ("p50", "p99"))
-            b50, b99 = (_pooled_ms(beside_all, stage, q) for q in ("p50", "p99"))
-            stage_rows.append([rate or "max", stage, a50, b50, a99, b99, _ratio(b99, a99)])
+            a, b = _pooled_ms(alone_all, stage), _pooled_ms(beside_all, stage)
+            stage_rows.append([rate or "max", stage, a["p50"], b["p50"], a["p99"], b["p99"],
+                               _ratio(b["p99"], a["p99"])])  # fmt: skip
     if not rows:
         return []
     header = ["offered tx/s", "round", "first", "e2e p50 ms", "e2e p99 ms", "ratio",
@@ -340,9 +340,8 @@ def beside_target(phases: list[Any], *, control: bool = False) -> list[str]:
     rounds = _rounds(phases).get(1000)
     if not rounds:
         return []
-    alone_all = [a for _, (a, _) in rounds]
-    beside_all = [b for _, (_, b) in rounds]
-    b, alone = (_pooled_ms(x, "total", "p99") for x in (beside_all, alone_all))
+    alone_all, beside_all = _sides(rounds)
+    b, alone = (_pooled_ms(x, "total")["p99"] for x in (beside_all, alone_all))
     verdict = "met" if b <= alone * _UNCHANGED_RATIO else "NOT met"
     if control:
         verdict += "; CONTROL run: no worker, so this is the benchmark's noise"
@@ -376,22 +375,21 @@ def _rounds(phases: list[Any]) -> dict[int | None, list[tuple[int, tuple[Any, An
     return out
 
 
-def _pooled_ms(phases: list[Any], samples: str, quantile: str) -> float:
-    """A percentile over every sample of ``phases``: ``e2e_s`` or a stage's."""
-    pooled = [
-        x for p in phases for x in (p.e2e_s if samples == "e2e_s" else p.stage_s.get(samples, []))
-    ]
-    return percentiles_ms(pooled)[quantile]
+def _sides(rounds: list[tuple[int, tuple[Any, Any]]]) -> tuple[list[Any], list[Any]]:
+    """The rounds' phases alone, and beside the worker."""
+    return [a for _, (a, _) in rounds], [b for _, (_, b) in rounds]
+
+
+def _pooled_ms(phases: list[Any], stage: str | None = None) -> dict[str, float]:
+    """Percentiles over every sample of ``phases``: end to end, or of an in-process ``stage``."""
+    return percentiles_ms(
+        [x for p in phases for x in (p.e2e_s if stage is None else p.stage_s.get(stage, []))]
+    )
 
 
 def _cpu(phase: Any, process: str) -> str:
     value = phase.cpu_pct.get(process)
     return "n/a" if value is None else f"{value:.0f}%"
-
-
-def _mean(values: Any) -> float:
-    found = list(values)
-    return sum(found) / len(found) if found else float("nan")
 
 
 def _in_process(phase: Any, quantile: str) -> float:

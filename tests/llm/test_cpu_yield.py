@@ -47,6 +47,15 @@ class _Machine:
         )
 
 
+def _turning_busy(m: _Machine, **kwargs: float) -> CpuYield:
+    """A gate that has had its first look, while the hot path starts: others use 1.5 cores."""
+    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, **kwargs)
+    gate()
+    m.slept.clear()
+    m.run(0.2, others_cores=1.5)
+    return gate
+
+
 def test_a_calm_machine_costs_one_look_and_then_no_pause() -> None:
     m = _Machine()
     gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1)
@@ -61,10 +70,7 @@ def test_a_calm_machine_costs_one_look_and_then_no_pause() -> None:
 
 def test_a_busy_machine_pauses_the_model_until_it_is_calm_again() -> None:
     m = _Machine()
-    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, max_pause_s=2.0)
-    gate()
-    m.slept.clear()
-    m.run(0.2, others_cores=1.5)  # the hot path starts: others use 1.5 cores
+    gate = _turning_busy(m, max_pause_s=2.0)
     m.others_cores = 1.5
     gate()
     assert m.slept == [0.1] * 20  # paused the longest a step may, measuring as it slept
@@ -79,10 +85,7 @@ def test_a_busy_machine_pauses_the_model_until_it_is_calm_again() -> None:
 
 def test_one_calm_nap_between_bursts_does_not_end_the_pause() -> None:
     m = _Machine()
-    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, calm_s=0.3)
-    gate()
-    m.slept.clear()
-    m.run(0.2, others_cores=1.5)
+    gate = _turning_busy(m, calm_s=0.3)
     flicker = iter([1.5, 0.0, 1.5, 0.0, 0.0, 1.5, 0.0, 0.0, 0.0, 1.5])
 
     def sleep(seconds: float) -> None:  # the others' load changes from nap to nap
@@ -96,10 +99,7 @@ def test_one_calm_nap_between_bursts_does_not_end_the_pause() -> None:
 
 def test_with_a_deadline_a_busy_machine_pauses_until_it_and_never_past_it() -> None:
     m = _Machine()
-    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1, max_pause_s=2.0)
-    gate()
-    m.slept.clear()
-    m.run(0.2, others_cores=1.5)
+    gate = _turning_busy(m, max_pause_s=2.0)
     m.others_cores = 1.5  # busy from here on
     deadline = m.now + 4.55  # further than max_pause_s: the deadline decides
     gate(deadline)
@@ -112,9 +112,7 @@ def test_with_a_deadline_a_busy_machine_pauses_until_it_and_never_past_it() -> N
 
 def test_right_after_a_pause_that_reached_its_deadline_the_next_request_waits_too() -> None:
     m = _Machine()
-    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1)
-    gate()
-    m.run(0.2, others_cores=1.5)
+    gate = _turning_busy(m)
     m.others_cores = 1.5
     gate(m.now + 1.0)  # paused to the deadline: the request gets its template
     m.slept.clear()
@@ -129,10 +127,7 @@ def test_right_after_a_pause_that_reached_its_deadline_the_next_request_waits_to
 
 def test_with_a_deadline_a_calm_machine_still_ends_the_pause_at_once() -> None:
     m = _Machine()
-    gate = m.gate(busy_cores=0.5, window_s=0.1, pause_s=0.1)
-    gate()
-    m.slept.clear()
-    m.run(0.2, others_cores=1.5)
+    gate = _turning_busy(m)
     m.others_cores = 0.1  # the burst is over while it sleeps
     gate(m.now + 5.0)
     assert m.slept == [0.1] * 5  # calm for calm_s, long before the deadline
