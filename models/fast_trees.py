@@ -59,6 +59,8 @@ class FlatForest:
     value: NDArray[np.float32]
     default_left: NDArray[np.uint8]
     base_margin: float
+    #: Each node's cover (sum of hessians): the weights of tree SHAP (``models.fast_tree_shap``).
+    cover: NDArray[np.float64] | None = None
 
     @classmethod
     def from_booster(cls, booster: Any) -> FlatForest | None:
@@ -86,6 +88,7 @@ class FlatForest:
             value=np.concatenate([t["split_conditions"] for t in trees]).astype(np.float32),
             default_left=np.concatenate([t["default_left"] for t in trees]).astype(np.uint8),
             base_margin=math.log(base_score / (1.0 - base_score)),
+            cover=np.concatenate([t["sum_hessian"] for t in trees]).astype(np.float64),
         )
 
     def predict(self, features: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -32,7 +32,7 @@ from contracts.settings import MlflowSettings
 from models.bundle import ModelBundle
 from models.exceptions import ModelError
 from models.explain import top_contributions
-from models.predictor import Family
+from models.predictor import ContributionPredictor, Family
 from models.registry import ModelRegistry
 from models.thresholds import Thresholds
 
@@ -99,8 +99,9 @@ def load_scoring_model(
 ) -> ScoringModel:
     """Load ``name`` (default: the scorer's registered model) by alias, or by explicit version.
 
-    The model is warmed up (one prediction) before it is returned, so the
-    first live transaction does not pay any one-time compilation.
+    The model is warmed up (one prediction, one explanation where it has them)
+    before it is returned, so the first live transaction, or the first flagged
+    one, does not pay any one-time compilation.
     """
     registry = registry or ModelRegistry(settings)
     name = name or settings.registered_model
@@ -114,7 +115,10 @@ def load_scoring_model(
         # Every file is read into memory by the loaders; the download can go.
         bundle = registry.download_bundle(name, version, Path(scratch))
     model = ScoringModel(name=name, version=version, alias=alias, bundle=bundle)
-    model.predict(np.zeros((1, len(bundle.feature_names)), dtype=np.float32))
+    row = np.zeros((1, len(bundle.feature_names)), dtype=np.float32)
+    model.predict(row)
+    if isinstance(bundle.predictor, ContributionPredictor):
+        model.explain(row)  # the first flagged row must not wait for a compile either
     return model
 
 

@@ -4,12 +4,16 @@ Training uses ``hist`` trees (fast, deterministic for a fixed seed and data).
 Serving uses one thread (the scorer scales by processes, not threads) and
 never builds a DMatrix per row: batches of up to ``SMALL_BATCH_ROWS`` rows go
 through the compiled flat-forest walk (``models.fast_trees``), larger ones
-through ``Booster.inplace_predict``. Explanations use XGBoost's own exact
-tree SHAP (``pred_contribs=True``) on just the rows asked for.
+through ``Booster.inplace_predict``. Explanations are exact tree SHAP on
+just the rows asked for: up to ``SMALL_BATCH_ROWS`` rows (the scorer's
+flagged rows) from the flattened paths of ``models.fast_tree_shap``, larger
+batches (training reports) from XGBoost's own ``pred_contribs=True``; the two
+agree (a test checks it).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ import xgboost as xgb
 from numpy.typing import NDArray
 
 from models.exceptions import TrainingError
+from models.fast_tree_shap import PathShap
 from models.fast_trees import FlatForest
 
 __all__ = ["SMALL_BATCH_ROWS", "XGBoostParams", "XGBoostPredictor", "load", "train_xgboost"]
@@ -69,9 +74,19 @@ class XGBoostPredictor:
         return np.asarray(margins, dtype=np.float64)
 
     def contributions(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
+        if features.shape[0] <= SMALL_BATCH_ROWS and self._path_shap is not None:
+            return self._path_shap.contributions(features)
         # One DMatrix for the whole batch of explained rows, never one per row.
         matrix = xgb.DMatrix(features, missing=np.nan, nthread=1)
         return np.asarray(self.booster.predict(matrix, pred_contribs=True), dtype=np.float64)
+
+    @functools.cached_property
+    def _path_shap(self) -> PathShap | None:
+        # Built on the first explanation (milliseconds, plus the first compile in a
+        # process): training never needs it.
+        if self._flat is None:
+            return None
+        return PathShap.from_forest(self._flat, self.booster.num_features())
 
     def preprocessing(self) -> dict[str, object]:
         return {"impute": "none (trees route NaN by their learned default)", "scale": "none"}
