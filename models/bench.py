@@ -1,7 +1,9 @@
 """Scoring latency, measured the way the scorer calls the model. Printed, never asserted.
 
 Targets (XGBoost, ~300 trees, depth 6): one row <= 100 µs; a batch of 512
-<= 5 µs per row. ``benchmark_scoring`` measures any loaded ``ScoringModel``;
+<= 5 µs per row. Also timed: the exact SHAP explanation of one flagged row
+as the scorer asks for it, next to XGBoost's own ``pred_contribs``.
+``benchmark_scoring`` measures any loaded ``ScoringModel``;
 ``benchmark_synthetic_xgboost`` first trains a model of that shape on
 synthetic data, so the numbers exist before any real model does.
 """
@@ -13,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import xgboost as xgb
 from numpy.typing import NDArray
 
 from contracts.settings import MlflowSettings
 from models.bundle import ModelBundle
 from models.frame import feature_matrix
+from models.predictor import ContributionPredictor
 from models.scorer_model import ScoringModel, load_scoring_model
 from models.thresholds import Thresholds
 
@@ -41,6 +45,10 @@ class LatencyReport:
     per_row_in_batch_us: float
     #: XGBoost's own ``inplace_predict`` on one row, for comparison (None for other families).
     inplace_single_row_p50_us: float | None
+    #: ``model.explain`` on one row (exact SHAP, top features), None for models without.
+    explain_single_row_p50_us: float | None = None
+    #: XGBoost's own ``pred_contribs`` on one row (a DMatrix each), for comparison.
+    pred_contribs_single_row_p50_us: float | None = None
 
 
 def benchmark_scoring(
@@ -50,6 +58,7 @@ def benchmark_scoring(
     single_calls: int = 2000,
     batch_rows: int = 512,
     batch_calls: int = 200,
+    explain_calls: int = 200,
     progress: bool = False,
 ) -> LatencyReport:
     """Time ``model.predict`` on one row at a time and on batches of ``batch_rows``.
@@ -64,7 +73,7 @@ def benchmark_scoring(
         raise ValueError(f"need at least {batch_rows} rows, got {matrix.shape[0]}")
     singles = [np.ascontiguousarray(matrix[i : i + 1]) for i in range(min(256, len(matrix)))]
     batch = np.ascontiguousarray(matrix[:batch_rows])
-    with tqdm(total=3, desc="bench", unit="phase", disable=not progress) as bar:
+    with tqdm(total=4, desc="bench", unit="phase", disable=not progress) as bar:
         single = _time_calls(lambda i: model.predict(singles[i % len(singles)]), single_calls)
         bar.update(1)
         batched = _time_calls(lambda _i: model.predict(batch), batch_calls)
@@ -79,6 +88,20 @@ def benchmark_scoring(
                 single_calls,
             )
         bar.update(1)
+        explained = contribs = None
+        if isinstance(model.bundle.predictor, ContributionPredictor):
+            explained = _time_calls(
+                lambda i: model.explain(singles[i % len(singles)]), explain_calls
+            )
+            if model.family == "xgboost" and booster is not None:
+                contribs = _time_calls(
+                    lambda i: booster.predict(
+                        xgb.DMatrix(singles[i % len(singles)], missing=np.nan, nthread=1),
+                        pred_contribs=True,
+                    ),
+                    explain_calls,
+                )
+        bar.update(1)
     return LatencyReport(
         model=f"{model.name} v{model.version} ({model.family})",
         features=len(model.feature_names),
@@ -87,7 +110,9 @@ def benchmark_scoring(
         batch_rows=batch_rows,
         batch_p50_us=float(np.percentile(batched, 50)),
         per_row_in_batch_us=float(np.percentile(batched, 50) / batch_rows),
-        inplace_single_row_p50_us=None if inplace is None else float(np.percentile(inplace, 50)),
+        inplace_single_row_p50_us=_p50(inplace),
+        explain_single_row_p50_us=_p50(explained),
+        pred_contribs_single_row_p50_us=_p50(contribs),
     )
 
 
@@ -155,9 +180,22 @@ def format_latency(report: LatencyReport) -> str:
     if report.inplace_single_row_p50_us is not None:
         lines.append(
             f"for reference, XGBoost inplace_predict on one row: "
-            f"p50 {report.inplace_single_row_p50_us:.1f} µs"
+            f"p50 {report.inplace_single_row_p50_us:.1f} µs (its fixed cost per call)"
+        )
+    if report.explain_single_row_p50_us is not None:
+        lines.append(
+            f"explain one flagged row (exact SHAP): p50 {report.explain_single_row_p50_us:8.1f} µs"
+        )
+    if report.pred_contribs_single_row_p50_us is not None:
+        lines.append(
+            f"for reference, XGBoost pred_contribs on one row: "
+            f"p50 {report.pred_contribs_single_row_p50_us:.1f} µs"
         )
     return "\n".join(lines)
+
+
+def _p50(durations: NDArray[np.float64] | None) -> float | None:
+    return None if durations is None else float(np.percentile(durations, 50))
 
 
 def _time_calls(call: Callable[[int], object], count: int) -> NDArray[np.float64]:

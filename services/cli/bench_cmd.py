@@ -43,7 +43,7 @@ def features(count: int, batch: int, naive_count: int, redis_url: str | None) ->
     help="The champion from the registry, or a synthetic 300-tree XGBoost.",
 )
 def models_bench(registered: bool) -> None:
-    """Model scoring latency: one row, and per row in a batch of 512."""
+    """Model latency: one row, per row in a batch of 512, and one row's exact SHAP."""
     from models.bench import benchmark_registered, benchmark_synthetic_xgboost, format_latency
 
     if registered:
