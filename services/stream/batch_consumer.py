@@ -168,6 +168,8 @@ class MicroBatchConsumer(Generic[T]):
                         self._ahead = self._decode(following)
                         self._prefetch(self._ahead)
                 self._process(batch)
+                # Idle means nothing to do since the last batch was handled, not since it came.
+                last_message = time.monotonic()
                 if max_messages is not None and self.stats.messages >= max_messages:
                     break
         finally:
