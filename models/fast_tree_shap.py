@@ -87,12 +87,11 @@ class PathShap:
         parent[forest.left[inner]] = inner
         parent[forest.right[inner]] = inner
         went_left[forest.left[inner]] = 1
+        if not np.array_equal(np.flatnonzero(parent == -1), np.sort(forest.roots)):
+            return None  # a node no root reaches (a pruned tree's leftovers): not flattened
         leaves = np.flatnonzero(is_leaf).astype(np.int32)
-        built = _flatten(leaves, parent, went_left, forest.feature, forest.cover)
-        if built is None:
-            return None
         edge_start, edge_node, edge_left, edge_slot, slot_start, slot_feature, slot_zero, reach = (
-            built
+            _flatten(leaves, parent, went_left, forest.feature, forest.cover)
         )
         longest = int(np.diff(slot_start).max(initial=0))
         if longest > MAX_PATH_FEATURES:
@@ -118,9 +117,16 @@ class PathShap:
         )
 
     def contributions(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
-        """Contributions for a C-contiguous float32 (rows x features) matrix; last column = bias."""
+        """Contributions for a (rows x features) matrix; the last column is the bias."""
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(
+                f"expected rows of {self.n_features} features, got shape {features.shape}"
+            )
+        # float32 as XGBoost compares (a float64 value next to a split could go the
+        # other way), and C order for the compiled loop, which checks no bounds.
+        matrix = np.ascontiguousarray(features, dtype=np.float32)
         result: NDArray[np.float64] = _contributions(
-            features,
+            matrix,
             self.n_features,
             self.leaf_value,
             self.edge_start,

@@ -160,7 +160,6 @@ class MicroBatchConsumer(Generic[T]):
                     batch = self._decode(messages)
                     if len(messages) >= self.max_batch:
                         self._prefetch(batch)
-                last_message = time.monotonic()
                 if batch.sent and len(batch.messages) >= self.max_batch:
                     # A backlog: the next batch's features go out before this one is handled.
                     following = self._poll(0)

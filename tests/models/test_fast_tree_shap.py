@@ -91,7 +91,7 @@ def _expectation(
     """E[tree | the features in ``known``], path-dependent: unknown splits weigh by cover."""
     left, right = tree["left_children"][node], tree["right_children"][node]
     if left == -1:
-        return float(tree["base_weights"][node])
+        return float(tree["split_conditions"][node])  # a leaf's value
     feature = tree["split_indices"][node]
     if feature in known:
         value = row[feature]
@@ -135,16 +135,38 @@ def test_equal_to_shapley_values_by_enumerating_every_coalition() -> None:
         assert explained[4] == pytest.approx(value(set()), abs=1e-5)  # the bias
 
 
-def test_small_batches_take_the_paths_and_large_ones_xgboost(trained: TrainingResult) -> None:
+def test_the_predictor_explains_through_the_paths_however_many_rows(
+    trained: TrainingResult,
+) -> None:
     booster = trained.scorers["xgboost"].bundle.predictor.booster  # type: ignore[attr-defined]
     predictor = XGBoostPredictor(booster)
+    assert "_path_shap" not in predictor.__dict__  # scoring alone never builds the paths
+    predictor.predict(np.zeros((1, booster.num_features()), dtype=np.float32))
+    assert "_path_shap" not in predictor.__dict__
     names = trained.scorers["xgboost"].bundle.feature_names
-    rows = np.ascontiguousarray(feature_matrix(trained.frames.test, names)[: SMALL_BATCH_ROWS + 8])
-    large = predictor.contributions(rows)
-    assert "_path_shap" not in predictor.__dict__  # a large batch never built the paths
-    small = predictor.contributions(rows[:5])
+    rows = np.ascontiguousarray(feature_matrix(trained.frames.test, names)[: SMALL_BATCH_ROWS * 3])
+    explained = predictor.contributions(rows)  # a burst of flagged rows takes the paths too
     assert isinstance(predictor.__dict__["_path_shap"], PathShap)
-    np.testing.assert_allclose(small, large[:5], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        explained, _xgboost_contributions(booster, rows), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_rows_of_the_wrong_width_are_refused_and_float64_is_read_as_float32(
+    trained: TrainingResult,
+) -> None:
+    booster = trained.scorers["xgboost"].bundle.predictor.booster  # type: ignore[attr-defined]
+    paths = _paths(booster)
+    names = trained.scorers["xgboost"].bundle.feature_names
+    rows = np.ascontiguousarray(feature_matrix(trained.frames.test, names)[:20])
+    with pytest.raises(ValueError, match="features"):
+        paths.contributions(rows[:, :-1])
+    with pytest.raises(ValueError, match="features"):
+        paths.contributions(rows[0])
+    # Fortran order and float64 give what the float32 C-ordered rows give.
+    np.testing.assert_array_equal(
+        paths.contributions(np.asfortranarray(rows.astype(np.float64))), paths.contributions(rows)
+    )
 
 
 def test_forests_it_cannot_explain_are_left_to_xgboost(
@@ -163,3 +185,23 @@ def test_forests_it_cannot_explain_are_left_to_xgboost(
     np.testing.assert_allclose(
         predictor.contributions(rows), _xgboost_contributions(booster, rows), atol=1e-6
     )
+    assert predictor.__dict__["_path_shap"] is None  # XGBoost's own answered
+
+
+def test_a_node_no_root_reaches_is_not_flattened(trained: TrainingResult) -> None:
+    booster = trained.scorers["xgboost"].bundle.predictor.booster  # type: ignore[attr-defined]
+    forest = FlatForest.from_booster(booster)
+    assert forest is not None and forest.cover is not None
+    # A pruned tree's leftover: a leaf that no root leads to would count in the bias.
+    orphaned = FlatForest(
+        roots=forest.roots,
+        left=np.append(forest.left, -1).astype(np.int32),
+        right=np.append(forest.right, -1).astype(np.int32),
+        feature=np.append(forest.feature, 0).astype(np.int32),
+        value=np.append(forest.value, 5.0).astype(np.float32),
+        default_left=np.append(forest.default_left, 0).astype(np.uint8),
+        base_margin=forest.base_margin,
+        cover=np.append(forest.cover, 1.0),
+    )
+    assert PathShap.from_forest(orphaned, booster.num_features()) is None
+    assert PathShap.from_forest(forest, booster.num_features()) is not None
