@@ -19,6 +19,9 @@ A challenger that is simply not better is not an error: ``promote`` returns a
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from contracts.errors import FraudstreamError
 
 __all__ = [
@@ -72,9 +75,16 @@ class RegistryError(ModelError):
     """
 
     def __init__(self, message: str, *, action: str, error_code: str | None = None) -> None:
+        self.message = message
         self.action = action
         self.error_code = error_code
         super().__init__(f"{action}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields, so pickling (the LLM worker's adapter fetch runs in
+        # another process) must name them: the default would call cls(str(self)).
+        rebuild = functools.partial(type(self), action=self.action, error_code=self.error_code)
+        return (rebuild, (self.message,))
 
 
 class ModelNotFoundError(RegistryError):

@@ -121,7 +121,7 @@ class LlmEngine:
     def load(
         cls,
         base_dir: Path,
-        adapter_dirs: Mapping[Task, Path],
+        adapter_dirs: Mapping[Task, Path] | Callable[[], Mapping[Task, Path]],
         *,
         max_new_tokens: int = 128,
         device: str | None = None,
@@ -131,23 +131,14 @@ class LlmEngine:
     ) -> LlmEngine:
         """The base from ``base_dir`` with each adapter in ``adapter_dirs`` attached by task.
 
+        ``adapter_dirs`` may be a callable, called once the base is loaded: the
+        worker fetches its adapters from the registry meanwhile, in another process.
         ``precision``: bf16 or float32 weights; ``auto`` is bf16 only where the
         device computes in it natively (``models.llm.precision``).
         """
-        if not adapter_dirs:
-            raise AdapterError("no adapter given")
         started = time.perf_counter()
-        digest = base_digest()
-        metas = {task: read_meta(path, task=task) for task, path in adapter_dirs.items()}
-        for task, meta in metas.items():
-            if meta.base_sha256 != digest:
-                raise AdapterError("trained on another base model", task=task)
-            if meta.prompt_version != PROMPT_VERSION:
-                raise AdapterError(
-                    f"trained for prompt layout {meta.prompt_version}, this build writes "
-                    f"{PROMPT_VERSION} (train it again)",
-                    task=task,
-                )
+        # Given at once, the adapters are checked before seconds of loading.
+        early = None if callable(adapter_dirs) else _checked_metas(adapter_dirs)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer") as pool:
             # The tokenizer is read in Rust, which lets go of the GIL: on a second core
@@ -157,6 +148,9 @@ class LlmEngine:
 
             base = load_base(base_dir, device=device, dtype=compute_dtype(device, precision))
             tokenizer = tokenizer_read.result()
+        if callable(adapter_dirs):
+            adapter_dirs = adapter_dirs()
+        metas = early if early is not None else _checked_metas(adapter_dirs)
         model: Any = None
         try:
             with warnings.catch_warnings():
@@ -453,3 +447,21 @@ class _AfterEachStep(StoppingCriteria):
             (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device
         )
         return done
+
+
+def _checked_metas(adapter_dirs: Mapping[Task, Path]) -> dict[Task, AdapterMeta]:
+    """Each adapter's metadata, refused when it was trained on another base or prompt layout."""
+    if not adapter_dirs:
+        raise AdapterError("no adapter given")
+    digest = base_digest()
+    metas = {task: read_meta(path, task=task) for task, path in adapter_dirs.items()}
+    for task, meta in metas.items():
+        if meta.base_sha256 != digest:
+            raise AdapterError("trained on another base model", task=task)
+        if meta.prompt_version != PROMPT_VERSION:
+            raise AdapterError(
+                f"trained for prompt layout {meta.prompt_version}, this build writes "
+                f"{PROMPT_VERSION} (train it again)",
+                task=task,
+            )
+    return metas

@@ -14,6 +14,9 @@ MLflow failures come out of ``models.llm.registry`` as ``models.exceptions.Regis
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from models.exceptions import ModelError
 
 __all__ = ["AdapterError", "BaseModelError", "DeadlinePassed", "GenerationError", "LlmError"]
@@ -36,9 +39,14 @@ class AdapterError(LlmError):
     """An adapter is missing, unreadable or does not fit the base model; ``task`` says which."""
 
     def __init__(self, message: str, *, task: str | None = None) -> None:
+        self.message = message
         self.task = task
         what = f"{task} adapter: " if task else ""
         super().__init__(f"{what}{message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Survives a process boundary (the worker's adapter fetch) with its task.
+        return (functools.partial(type(self), task=self.task), (self.message,))
 
 
 class GenerationError(LlmError):

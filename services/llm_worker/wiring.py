@@ -28,6 +28,7 @@ from contracts.settings import Settings
 from models.llm.adapters import TASKS, Task
 from services.kafka.clients import OFF_HOT_PATH, make_consumer, make_producer
 from services.llm_worker import metrics
+from services.llm_worker.adapter_fetch import AdapterFetch
 from services.llm_worker.cpu_yield import CpuYield
 from services.llm_worker.handler import LlmHandler
 from services.llm_worker.priority import lower_priority
@@ -83,25 +84,25 @@ def decode_request(data: bytes) -> Decision | UserMessage:
 def load_engine(settings: Settings, config: WorkerConfig) -> TextEngine:
     """Both adapters from the registry (by alias or version) on the prepared base model."""
     from models.llm.base import prepare_base
-    from models.llm.engine import LlmEngine
-    from models.llm.registry import AdapterRegistry
 
     llm = settings.llm
     refs: dict[Task, str] = {
         "explain": config.explain_ref or llm.adapter_alias,
         "analyse": config.analyse_ref or llm.adapter_alias,
     }
-    registry = AdapterRegistry(settings.mlflow, llm)
-    dirs = {task: registry.fetch(task, refs[task]) for task in TASKS}
-    prepare_base(llm.base_dir)
-    engine = LlmEngine.load(
-        llm.base_dir,
-        dirs,
-        max_new_tokens=llm.max_new_tokens,
-        constrained=llm.constrained_decoding,
-        restrict_vocabulary=llm.restrict_vocabulary,
-        precision=llm.dtype,
-    )
+    # The registry is asked in another process while torch loads the base here.
+    with AdapterFetch(settings.mlflow, llm, {task: refs[task] for task in TASKS}) as fetch:
+        prepare_base(llm.base_dir)
+        from models.llm.engine import LlmEngine
+
+        engine = LlmEngine.load(
+            llm.base_dir,
+            fetch.result,
+            max_new_tokens=llm.max_new_tokens,
+            constrained=llm.constrained_decoding,
+            restrict_vocabulary=llm.restrict_vocabulary,
+            precision=llm.dtype,
+        )
     if config.yield_cpu:
         engine.between_steps = CpuYield(busy_cores=config.yield_busy_cores or llm.yield_busy_cores)
     return engine

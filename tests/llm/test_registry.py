@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from models.exceptions import ModelNotFoundError
-from models.llm.adapters import read_meta, write_meta
+from models.llm.adapters import Task, read_meta, write_meta
 from models.llm.engine import LlmEngine
 from models.llm.exceptions import AdapterError
 from models.llm.registry import AdapterRegistry
 from models.llm.train import TrainSpec
+from services.llm_worker import adapter_fetch
+from services.llm_worker.adapter_fetch import AdapterFetch
 from services.llm_worker.cpu_yield import CpuYield
 from services.llm_worker.training import PRESETS, train_task
 from services.llm_worker.wiring import WorkerConfig, load_engine
@@ -69,6 +72,40 @@ def test_unknown_versions_and_aliases_are_clear_errors(llm_settings, tiny_adapte
     registry.publish("analyse", copy, metrics={}, alias=None)
     with pytest.raises(ModelNotFoundError):
         registry.fetch("analyse", "7")
+    # Through the worker, whose fetch runs in another process: the same error, not a crash.
+    with pytest.raises(ModelNotFoundError, match="7") as raised:
+        load_engine(llm_settings, WorkerConfig(explain_ref="7", analyse_ref="7"))
+    assert "version 7" in raised.value.action  # its fields came back across the process
+
+
+def test_the_worker_fetches_in_the_process_when_no_other_can_start(
+    llm_settings, tiny_adapters, tmp_path, monkeypatch
+):
+    registry = AdapterRegistry(llm_settings.mlflow, llm_settings.llm)
+    for task in ("explain", "analyse"):
+        copy = tmp_path / task
+        shutil.copytree(tiny_adapters[task], copy)
+        registry.publish(task, copy, metrics={})
+
+    def no_processes(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(adapter_fetch, "ProcessPoolExecutor", no_processes)
+    with AdapterFetch(llm_settings.mlflow, llm_settings.llm, {"explain": "1"}) as fetch:
+        folders = fetch.result()
+    assert read_meta(folders["explain"], task="explain").version == "1"
+
+
+def test_the_engine_checks_adapters_it_is_handed_after_the_base_loads(llm_base, tiny_adapters):
+    asked = []
+
+    def late() -> dict[Task, Path]:
+        asked.append(True)
+        return {"explain": tiny_adapters["analyse"]}  # the wrong task's adapter
+
+    with pytest.raises(AdapterError, match="explain adapter"):
+        LlmEngine.load(llm_base, late)
+    assert asked == [True]
 
 
 def test_an_adapter_for_another_base_or_prompt_is_refused(llm_base, tiny_adapters, tmp_path):
