@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Message
@@ -87,17 +88,7 @@ def test_a_loop_frozen_past_its_session_timeout_redelivers_the_batch_and_goes_on
             done.set()  # all handled, the frozen batch again too: no need to wait out idleness
         return BatchResult()
 
-    producer = make_producer(settings.kafka)
-    loop: MicroBatchConsumer[bytes] = MicroBatchConsumer(
-        make_consumer(settings.kafka, group),
-        producer,
-        [topic],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        max_batch=10,
-        stop=done,
-    )
+    loop = _bytes_loop(settings, group, handle, max_batch=10, stop=done)
     try:
         # A rejoin after the freeze takes seconds, more on a slow host: idle exit is a backstop.
         loop.run(idle_exit_s=60)  # raised KafkaError (UNKNOWN_MEMBER_ID) before
@@ -132,16 +123,7 @@ def test_time_spent_handling_a_batch_is_not_idle_time(settings: Settings, kafka_
         handled.extend(value for _, value in batch)
         return BatchResult()
 
-    producer = make_producer(settings.kafka)
-    loop: MicroBatchConsumer[bytes] = MicroBatchConsumer(
-        make_consumer(settings.kafka, f"{topic}-idle"),
-        producer,
-        [topic],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        max_batch=5,
-    )
+    loop = _bytes_loop(settings, f"{topic}-idle", handle, max_batch=5)
     # The limit outlasts the group join (~3 s, more on a slow host) but not the slow batch.
     try:
         stats = loop.run(max_messages=10, idle_exit_s=12)  # stopped after the slow batch before
@@ -151,3 +133,25 @@ def test_time_spent_handling_a_batch_is_not_idle_time(settings: Settings, kafka_
     assert stats.messages == 10
     assert sorted(handled) == sorted([f"early{i}".encode() for i in range(5)]
                                      + [f"late{i}".encode() for i in range(5)])  # fmt: skip
+
+
+def _bytes_loop(
+    settings: Settings,
+    group: str,
+    handle: Callable[[list[tuple[Message, bytes]]], BatchResult],
+    *,
+    max_batch: int,
+    stop: StopFlag | None = None,
+) -> MicroBatchConsumer[bytes]:
+    """A loop over the transactions topic that hands ``handle`` the raw bytes."""
+    producer = make_producer(settings.kafka)
+    return MicroBatchConsumer(
+        make_consumer(settings.kafka, group),
+        producer,
+        [settings.kafka.topics.transactions],
+        lambda data: data,
+        handle,
+        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
+        max_batch=max_batch,
+        stop=stop,
+    )
