@@ -78,6 +78,8 @@ class AdapterFetch:
         self._close()
 
     def _close(self) -> None:
+        # Not waiting for the process to exit: winding down MLflow's imports took
+        # it ~1 s of the worker's start. It exits by itself once told to.
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
