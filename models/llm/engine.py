@@ -202,7 +202,8 @@ class LlmEngine:
         output layer only for the adapter's vocabulary and the prompt's tokens.
         Both never apply to the base model alone.
         """
-        self._use("explain")
+        if not self._use("explain", deadline):
+            return ["" for _ in cases]
         constrain = self.constrained if constrained is None else constrained
         restrict = bool(self.explain_vocabulary) if restricted is None else restricted
         prompts = [explain_prompt(facts) for facts in cases]
@@ -308,7 +309,6 @@ class LlmEngine:
         """
         if not messages:
             return []
-        self._use("analyse")
         prompts = [analyse_prompt(text) for text in messages]
         scores = self.label_probabilities(prompts, deadline=deadline)
         labels = [_best_label(row) for row in scores]
@@ -333,7 +333,8 @@ class LlmEngine:
 
         Raises ``DeadlinePassed`` rather than score a prompt after ``deadline``.
         """
-        self._use("analyse")
+        if not self._use("analyse", deadline):
+            raise DeadlinePassed("deadline passed before the analyse adapter was in place")
         tokenizer = self.tokenizer
         labels = [answer_ids(tokenizer, label_continuation(label), eos=False)
                   for label in MESSAGE_LABELS]  # fmt: skip
@@ -377,15 +378,30 @@ class LlmEngine:
         """The adapter merged into the weights now (None: the plain base model)."""
         return self._merged
 
-    def _use(self, task: Task) -> None:
+    def _use(self, task: Task, deadline: float | None = None) -> bool:
+        """Merge ``task``'s adapter into the weights; False when ``deadline`` passed first.
+
+        A switch rewrites every adapted weight (~100 M of them: read and written
+        several times over, through the memory bus the scorer, Redis and the
+        broker share), so it first waits for ``between_steps`` like any step, and
+        is not made for a request whose deadline passed meanwhile: on a busy
+        machine that request gets its template, and switching for it would be
+        all the work the model did (measured: most of the worker's CPU at
+        1,000 tx/s, where every request timed out).
+        """
         if task not in self.adapters:
             raise AdapterError("not loaded in this engine", task=task)
         if self._base_only or self._merged == task:
-            return
+            return True
+        if self.between_steps is not None:
+            self.between_steps(deadline)
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
         self._unmerge()
         self.model.set_adapter(task)
         self.model.merge_adapter()
         self._merged = task
+        return True
 
     def _unmerge(self) -> None:
         if self._merged is None:

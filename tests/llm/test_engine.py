@@ -313,6 +313,41 @@ def test_no_step_starts_after_the_deadline(llm_engine):
     assert passes == []
 
 
+def test_no_adapter_switch_for_a_request_whose_deadline_passes_in_the_pause(llm_engine):
+    """Switching adapters rewrites the weights: it waits for the pause like a step,
+    and is not made once the request's deadline passed."""
+    facts = case_facts(make_decision("tx-switch", score=0.9))
+    message = sanitise_customer_text(MESSAGES[0])
+    llm_engine.explain([facts], max_new_tokens=2)
+    assert llm_engine.active_task == "explain"
+    paused: list[float | None] = []
+
+    def pause_to(deadline: float) -> None:
+        def pause(given: float | None) -> None:
+            paused.append(given)
+            time.sleep(max(deadline - time.monotonic(), 0.0) + 0.01)
+
+        llm_engine.between_steps = pause
+
+    try:
+        deadline = time.monotonic() + 0.2
+        pause_to(deadline)
+        with _forward_passes(llm_engine) as passes, pytest.raises(DeadlinePassed):
+            llm_engine.analyse([message], deadline=deadline)
+        assert (paused, passes, llm_engine.active_task) == ([deadline], [], "explain")
+
+        llm_engine.between_steps = None
+        llm_engine.label_probabilities([analyse_prompt(message)])
+        assert llm_engine.active_task == "analyse"
+        deadline = time.monotonic() + 0.2
+        pause_to(deadline)
+        with _forward_passes(llm_engine) as passes:
+            assert llm_engine.explain([facts], deadline=deadline) == [""]
+        assert (paused[1:], passes, llm_engine.active_task) == ([deadline], [], "analyse")
+    finally:
+        llm_engine.between_steps = None
+
+
 def test_a_label_scored_in_time_gets_its_summary_cut_at_the_deadline(llm_engine):
     """The label is scored in full when the deadline allows it; the summary stops there."""
     message = sanitise_customer_text(MESSAGES[0])
@@ -340,9 +375,11 @@ def test_a_label_scored_in_time_gets_its_summary_cut_at_the_deadline(llm_engine)
 
 def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
     """``between_steps`` (the worker's CpuYield) gets a chance before the prompt's forward
-    pass, after each generation step, and before each message's label scoring."""
+    pass, after each generation step, before a switch of adapters and before each
+    message's label scoring."""
     calls: list[str] = []
     facts = case_facts(make_decision("tx-hook", score=0.9))
+    llm_engine.explain([facts], max_new_tokens=2)  # the explain adapter in place
     llm_engine.between_steps = lambda _deadline: calls.append("step")
     try:
         text = llm_engine.explain([facts], constrained=False, max_new_tokens=TEST_MAX_NEW_TOKENS)[0]
@@ -356,4 +393,4 @@ def test_the_step_hook_runs_before_the_prompt_and_after_every_step(llm_engine):
     # One call before the prompt, then one per step (a prompt-lookup step may accept
     # several drafted tokens, so there are at most as many steps as tokens).
     assert 2 <= explained <= tokens + 2
-    assert calls == ["step", "step"]  # once per scored message
+    assert calls == ["step"] * 3  # the switch to the analyse adapter, then once per message
