@@ -107,10 +107,11 @@ class LlmEngine:
         #: Inside ``base_only``: adapters stay disabled whatever task is asked for.
         self._base_only = False
         self._pristine = _base_weights(model)
-        #: Called between generation steps and between scored prompts, in the
-        #: calling thread, with the request's deadline (``time.monotonic()``, or
-        #: None): the worker's ``CpuYield`` pauses there while the hot path wants
-        #: the CPU, at most until that deadline. None: nothing is called.
+        #: Called before a switch of adapters, between generation steps and between
+        #: scored prompts, in the calling thread, with the request's deadline
+        #: (``time.monotonic()``, or None): the worker's ``CpuYield`` pauses there
+        #: while the hot path wants the CPU, at most until that deadline. None:
+        #: nothing is called.
         self.between_steps: Callable[[float | None], None] | None = None
 
     def _vocabulary(self, task: Task, restrict: bool) -> frozenset[int]:

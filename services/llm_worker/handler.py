@@ -223,8 +223,8 @@ def _wait(future: _Answer, deadline: float) -> tuple[str | MessageReading | None
     except FutureTimeout:
         future.cancel()
         return None, "timeout"
-    except RequestExpired:
-        return None, "timeout: expired in the queue"
+    except RequestExpired as exc:  # in the queue, in the model, or the worker stopping
+        return None, f"timeout: {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever the model raised becomes the reason
         return None, f"model error: {type(exc).__name__}: {exc}"
 

@@ -184,6 +184,19 @@ def test_a_deadline_passed_in_the_model_expires_its_requests_not_the_thread():
         assert answered is not None and answered.result(10) == "text for tx-1"
 
 
+def test_the_fallback_reason_says_where_a_request_expired():
+    """The handler's reason for a template names the queue or the model (read by analysts)."""
+    from services.llm_worker.handler import _wait
+
+    engine = PausedPastTheDeadline()
+    with _running(engine, batch_size=1, max_wait_ms=0, queue_limit=10) as runner:
+        message = sanitise_customer_text("Someone called me pretending to be the bank.")
+        in_model = runner.submit("analyse", message, _later())
+        assert _wait(in_model, _later()) == (None, "timeout: deadline passed in the model")
+        in_queue = runner.submit("explain", _facts(2), time.monotonic() - 1.0)
+        assert _wait(in_queue, _later()) == (None, "timeout: deadline passed in the queue")
+
+
 def test_stop_fails_what_is_still_queued():
     gate = threading.Event()
     runner = ModelRunner(RecordingEngine(gate=gate), batch_size=1, max_wait_ms=0, queue_limit=10)
