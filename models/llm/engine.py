@@ -236,9 +236,8 @@ class LlmEngine:
         """
         if not prompts:
             return []
-        if self.between_steps is not None:
-            self.between_steps(deadline)  # before the prompt's forward pass, the costliest step
-        if deadline is not None and time.monotonic() >= deadline:
+        # Before the prompt's forward pass, the costliest step.
+        if not _paused_in_time(self.between_steps, deadline):
             # Nobody waits for these answers any more (the pause above may have taken
             # the time): compute nothing rather than one step nobody reads.
             return ["" for _ in prompts]
@@ -345,9 +344,7 @@ class LlmEngine:
                 # prompt is padded to the batch's longest message.
                 scored = []
                 for prompt in prompts:
-                    if self.between_steps is not None:
-                        self.between_steps(deadline)
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if not _paused_in_time(self.between_steps, deadline):
                         raise DeadlinePassed("deadline passed before a label was scored")
                     scored.append(continuation_logprobs(
                         self.model, prompt_ids(tokenizer, prompt), labels, tokenizer.pad_token_id
@@ -394,9 +391,7 @@ class LlmEngine:
             raise AdapterError("not loaded in this engine", task=task)
         if self._base_only or self._merged == task:
             return True
-        if self.between_steps is not None:
-            self.between_steps(deadline)
-        if deadline is not None and time.monotonic() >= deadline:
+        if not _paused_in_time(self.between_steps, deadline):
             return False
         self._unmerge()
         self.model.set_adapter(task)
@@ -442,6 +437,13 @@ def _newline_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def _paused_in_time(hook: Callable[[float | None], None] | None, deadline: float | None) -> bool:
+    """Let ``hook`` (``between_steps``) pause first; then False once ``deadline`` passed."""
+    if hook is not None:
+        hook(deadline)
+    return deadline is None or time.monotonic() < deadline
+
+
 class _AfterEachStep(StoppingCriteria):
     """After every generation step: calls ``hook``, then stops once ``deadline`` passed.
 
@@ -457,9 +459,7 @@ class _AfterEachStep(StoppingCriteria):
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
     ) -> torch.BoolTensor:
-        if self.hook is not None:
-            self.hook(self.deadline)
-        late = self.deadline is not None and time.monotonic() >= self.deadline
+        late = not _paused_in_time(self.hook, self.deadline)
         done: torch.BoolTensor = torch.full(  # type: ignore[assignment]
             (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device
         )
