@@ -75,6 +75,10 @@ def _decode(data: bytes, decoder: msgspec.json.Decoder[Any], kind: str | None) -
         raise _contract_error(str(exc), kind) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ContractError(f"not valid UTF-8 JSON: {exc}", kind=kind) from exc
+    except RecursionError as exc:
+        # ~1,000 nested brackets (2 KB) exhaust the parser's stack, even in a
+        # field no contract has: the message's fault, not the consumer's.
+        raise ContractError(f"JSON nested too deeply: {exc}", kind=kind) from exc
 
 
 def _contract_error(message: str, kind: str | None) -> ContractError:

@@ -236,6 +236,13 @@ class MicroBatchConsumer(Generic[T]):
                 good.append((msg, self.decode(value)))
             except ContractError as exc:
                 letters.append(DeadLetter(msg, exc.problem, "decode", exc.field))
+            except Exception as exc:  # noqa: BLE001 - a decoder's surprise is this message's
+                # A crash here would stop the partition for good: the offset is
+                # never committed, so every restart meets the same bytes again.
+                where = (msg.topic(), msg.partition(), msg.offset())
+                log.exception("decoder failed on %s [%s] @ %s", *where)
+                reason = f"undecodable: {type(exc).__name__}: {exc}"
+                letters.append(DeadLetter(msg, reason, "decode"))
         return _Decoded(messages, good, letters)
 
     def _prefetch(self, batch: _Decoded[T]) -> None:

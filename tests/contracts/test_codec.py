@@ -151,6 +151,18 @@ def test_garbage_is_a_contract_error_not_a_crash(data: bytes) -> None:
         decode(data)
 
 
+@pytest.mark.parametrize(("opening", "closing"), [(b"[", b"]"), (b'{"a": ', b"}")])
+def test_deeply_nested_json_is_a_contract_error_not_a_recursion_error(
+    opening: bytes, closing: bytes
+) -> None:
+    # In a field no contract has, so the parser walks all of it to skip it.
+    depth = 3_000
+    data = b'{"type": "transaction", "extra": ' + opening * depth + b"1" + closing * depth + b"}"
+    assert len(data) < MAX_MESSAGE_BYTES
+    with pytest.raises(ContractError, match="nested too deeply"):
+        decode(data)
+
+
 def test_oversized_messages_are_refused_before_parsing() -> None:
     with pytest.raises(ContractError, match="exceeds"):
         decode(b" " * (MAX_MESSAGE_BYTES + 1))

@@ -30,7 +30,7 @@ def test_malformed_transactions_are_dead_lettered_and_the_partition_moves_on(
     scorer_settings: Settings,
 ) -> None:
     settings = scorer_settings
-    good = card_payments(1, 7, tag="ok")  # one card: one key, one partition
+    good = card_payments(1, 8, tag="ok")  # one card: one key, one partition; one per poison + 1
     plain = to_builtins(good[0])
     without_card = {k: v for k, v in plain.items() if k != "card_id"}
     label = Label(tx_id="tx-x", is_fraud=True, source="analyst", known_at_ms=T0)
@@ -42,8 +42,15 @@ def test_malformed_transactions_are_dead_lettered_and_the_partition_moves_on(
         "amount as text": (_tampered(plain, amount="12.50"), "float", "$.amount"),
         "a label on the transactions topic": (encode(label), "label", "$.type"),
         "missing card": (json.dumps(without_card).encode(), "card_id", "$.card_id"),
+        # 4 KB that exhausted the JSON parser's stack (RecursionError) and crashed the loop.
+        "nested 2,000 deep": (
+            _tampered(plain)[:-1] + b', "x": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+            "nested too deeply",
+            None,
+        ),
     }
     # good, poison, good, poison, ..., good: every poison has good records behind it.
+    assert len(good) == len(poison) + 1
     sequence: list[tuple[str, bytes]] = []
     for i, (name, (value, _, _)) in enumerate(poison.items()):
         sequence += [(f"good {i}", encode(good[i])), (name, value)]
