@@ -159,7 +159,12 @@ class ChampionWatcher:
         min_interval_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         on_swap: Callable[[ScoringModel, ScoringModel], None] | None = None,
+        vet: Callable[[ScoringModel], object] | None = None,
     ) -> None:
+        """``vet`` checks a fresh version before it is served: a ``ModelError``
+        refuses it (a model needing features this scorer does not serve, say),
+        the current model stays, and that version is not loaded again until the
+        alias moves on. ``on_swap(previous, fresh)`` runs once it is served."""
         self.holder = holder
         self.registry = registry
         self.name = name or holder.model.name
@@ -167,6 +172,8 @@ class ChampionWatcher:
         self.min_interval_s = min_interval_s
         self._clock = clock
         self._on_swap = on_swap
+        self._vet = vet
+        self._refused: str | None = None
         self._last_check = float("-inf")
 
     def poll(self) -> bool:
@@ -180,11 +187,17 @@ class ChampionWatcher:
     def check(self) -> bool:
         """One registry look-up; load and swap only if the alias points elsewhere."""
         version = self.registry.alias_version(self.name, self.alias)
-        if version is None or version == self.holder.model.version:
+        if version is None or version in (self.holder.model.version, self._refused):
             return False
         fresh = load_scoring_model(
             self.registry.settings, name=self.name, alias=self.alias, registry=self.registry
         )
+        if self._vet is not None:
+            try:
+                self._vet(fresh)  # before the swap: no batch may see a model it cannot feed
+            except ModelError:
+                self._refused = fresh.version
+                raise
         previous = self.holder.swap(fresh)
         if self._on_swap is not None:
             self._on_swap(previous, fresh)

@@ -70,13 +70,15 @@ class ModelSet:
 
         def remap(previous: ScoringModel, fresh: ScoringModel) -> None:
             # Called in the scoring thread between batches, so no batch sees a
-            # new model with the old column map.
+            # new model with the old column map. (column_index cannot fail
+            # here: the watcher vetted `fresh` with it before serving it.)
             served.index = column_index(fresh)
             log.info("model %s: v%s -> v%s", fresh.name, previous.version, fresh.version)
 
         served.watcher = ChampionWatcher(
-            holder, registry, name=name, alias=alias, min_interval_s=interval, on_swap=remap
-        )
+            holder, registry, name=name, alias=alias, min_interval_s=interval,
+            on_swap=remap, vet=column_index,
+        )  # fmt: skip
         return served
 
     @property
@@ -97,7 +99,7 @@ class ModelSet:
                 continue
             try:
                 changed |= served.watcher.poll()
-            except ModelError as exc:
+            except ModelError as exc:  # the registry is down, or the new version was refused
                 version = served.holder.model.version
-                log.warning("registry check failed, keeping v%s: %s", version, exc)
+                log.warning("no new model: %s; keeping v%s", exc, version)
         return changed

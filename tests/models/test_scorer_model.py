@@ -11,7 +11,7 @@ from contracts.settings import MlflowSettings
 from models.exceptions import ModelError, ModelNotFoundError, RegistryError
 from models.frame import feature_matrix
 from models.registry import ModelRegistry
-from models.scorer_model import ChampionWatcher, ModelHolder, load_scoring_model
+from models.scorer_model import ChampionWatcher, ModelHolder, ScoringModel, load_scoring_model
 from models.train import TrainingResult
 
 
@@ -52,6 +52,39 @@ def test_the_watcher_swaps_in_a_new_champion(
     rows = feature_matrix(trained.frames.test, holder.model.feature_names)[:10]
     expected = trained.scorers["lightgbm"].bundle.predictor.predict(rows)
     np.testing.assert_array_equal(holder.model.predict(rows), expected)
+
+
+def test_a_version_the_scorer_cannot_serve_is_refused_before_it_is_served(
+    trained: TrainingResult, mlflow_settings: MlflowSettings
+) -> None:
+    registry = ModelRegistry(mlflow_settings)
+    name = mlflow_settings.registered_model
+    first = _register(registry, name, trained, "xgboost")
+    unservable = _register(registry, name, trained, "lightgbm")
+    third = _register(registry, name, trained, "xgboost")
+    registry.set_alias(name, "champion", first)
+    holder = ModelHolder(load_scoring_model(mlflow_settings, registry=registry))
+    vetted: list[str] = []
+    swaps: list[tuple[str, str]] = []
+
+    def vet(model: ScoringModel) -> None:
+        vetted.append(model.version)
+        if model.version == unservable:
+            raise ModelError(f"v{model.version} needs features the store lacks: ['new_feature']")
+
+    watcher = ChampionWatcher(
+        holder, registry, vet=vet, on_swap=lambda old, new: swaps.append((old.version, new.version))
+    )
+    registry.set_alias(name, "champion", unservable)
+    with pytest.raises(ModelError, match="new_feature"):
+        watcher.check()
+    assert holder.model.version == first and swaps == []  # never served, not even briefly
+    assert not watcher.check()  # refused once: not loaded and vetted again every poll
+    assert vetted == [unservable]
+
+    registry.set_alias(name, "champion", third)  # the alias moves on: served as usual
+    assert watcher.check()
+    assert (holder.model.version, vetted, swaps) == (third, [unservable, third], [(first, third)])
 
 
 def test_a_failed_load_keeps_the_current_model(
