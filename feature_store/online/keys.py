@@ -128,10 +128,36 @@ def entity_keys(prefix: str, entity: str, entity_id: str) -> list[str]:
     return [entity_record_key(prefix, entity, entity_id), *sets]
 
 
+def reply_layout(updated: tuple[State, ...], read: tuple[State, ...] = ()) -> str:
+    """A digest of the reply the script gives for a plan that updates ``updated``
+    and reads ``read``: their order, kinds and parameters decide the reply's
+    width and the meaning of each value (so does the plan's code in plan.py:
+    a change there that moves values must rename the suffixes below by hand)."""
+    text = "|".join(
+        f"{role}:{s.entity}:{type(s).__name__}:{s.name}:{s.state_suffix}:{in_record(s)}"
+        for role, states in (("u", updated), ("r", read))
+        for s in states
+    )
+    return hashlib.blake2s(text.encode(), digest_size=3).hexdigest()
+
+
+def _dedup_suffix(layout: str, named: dict[str, str], stem: str) -> str:
+    # A dedup record holds its first reply, returned as is on redelivery: a
+    # release whose replies are laid out differently must not read it (the
+    # decoder would refuse its width, and the consumer stop on every
+    # redelivered transaction), so the key follows the layout. The layouts from
+    # before this rule keep the suffix they had: upgrading changes no key.
+    return named.get(layout, f"{stem}-{layout}")
+
+
+# seen3: the record layout's replies (seen2 was the hash layout's); label*.2 likewise.
+_SEEN = _dedup_suffix(reply_layout(TRANSACTION_STATES, LABEL_STATES), {"9bb0ac": ":seen3"}, ":seen")
+_LABEL = _dedup_suffix(reply_layout(LABEL_STATES), {"1e5456": ".2"}, ".r")
+
+
 def dedup_key(prefix: str, tx_id: str) -> str:
-    # seen3: replies laid out by the record layout's plan (seen2 was the hash layout's).
-    return f"{prefix}:{{tx:{tx_id}}}:seen3"
+    return f"{prefix}:{{tx:{tx_id}}}{_SEEN}"
 
 
 def label_dedup_key(prefix: str, tx_id: str, is_fraud: bool) -> str:
-    return f"{prefix}:{{tx:{tx_id}}}:label{int(is_fraud)}.2"
+    return f"{prefix}:{{tx:{tx_id}}}:label{int(is_fraud)}{_LABEL}"
