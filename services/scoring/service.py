@@ -20,8 +20,13 @@ Degraded policy when Redis (features) is unreachable, chosen by ``--degraded``:
   (decisions marked ``degraded`` with reason ``D_FEATURES_UNAVAILABLE``); the
   transactions are kept (up to ``backlog_limit``) and counted into the feature
   windows, with their decisions recorded, as soon as Redis answers again. Past
-  the limit the scorer falls back to ``retry``. A crash during the outage loses
-  the backlog's window counts (not the decisions, which were delivered).
+  the limit the scorer falls back to ``retry``. The backlog lives in memory:
+  a stop during the outage (crash or SIGTERM; their offsets are committed)
+  loses its window counts, not its decisions, which were delivered. And a
+  transaction redelivered during the outage (after a restart or rebalance)
+  is decided again by the rules, since its first decision, kept in Redis,
+  cannot be looked up: it may get two different decisions. ``retry`` has
+  neither cost.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ so redelivery changes nothing.
 
 When the handler raises ``Retriable`` (Redis unreachable, broker hiccup) the
 same batch is retried with backoff until it succeeds or the process is asked
-to stop; nothing is committed meanwhile, so nothing is lost either way.
+to stop; nothing is committed meanwhile, so nothing is lost either way. A
+broker that stops acknowledging is waited for (logged every 30 s) until
+librdkafka delivers or gives up on each message (``message.timeout.ms``), or
+the process is asked to stop.
 
 ``in_flight > 1`` (the scorer) stops waiting for the broker between batches: a
 batch's offsets are committed as soon as its own messages are acknowledged
@@ -57,6 +60,10 @@ __all__ = ["BatchResult", "LoopStats", "MicroBatchConsumer", "Retriable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: How long one wait for the broker's acknowledgements lasts before it is logged
+#: and started again (the wait itself ends only on delivery, failure or stop).
+_FLUSH_ROUND_S = 30.0
 
 
 class Retriable(Exception):  # noqa: N818 - it names the policy, not a failure kind
@@ -311,8 +318,28 @@ class MicroBatchConsumer(Generic[T]):
             self._deliver_then_commit(messages)
         self.stats.dead_letters += len(letters) + len(result.dead_letters)
 
+    def _await_deliveries(self) -> int:
+        """Wait until the producer holds nothing unacknowledged; what is left when stopped.
+
+        A broker that is down is waited out, not given up on after one round:
+        librdkafka retries each message until its ``message.timeout.ms`` (300 s
+        by default) and then reports it failed, which ends the wait too. Until
+        then nothing is committed; a stop request ends the wait (the batch is
+        then redelivered to whoever owns its partitions next).
+        """
+        waited = 0.0
+        while True:
+            remaining: int = self.producer.flush(_FLUSH_ROUND_S)
+            if remaining == 0 or self.stop.is_set():
+                return remaining
+            waited += _FLUSH_ROUND_S
+            log.warning(
+                "broker not acknowledging: %d message(s) undelivered after %.0f s; "
+                "waiting, offsets not committed", remaining, waited,
+            )  # fmt: skip
+
     def _deliver_then_commit(self, messages: list[Message]) -> None:
-        remaining = self.producer.flush(30)
+        remaining = self._await_deliveries()
         failures = self.dead_letters.tracker.take_failures()
         if remaining or failures:
             # Not committing means the batch comes back: outputs are idempotent.
@@ -326,7 +353,7 @@ class MicroBatchConsumer(Generic[T]):
     def _commit_delivered(self, *, wait: bool, sync: bool) -> None:
         """Commit the oldest pending batches whose messages were all acknowledged."""
         if wait:
-            remaining = self.producer.flush(30)
+            remaining = self._await_deliveries()
             if remaining:
                 raise KafkaError(f"{remaining} undelivered; offsets not committed", retriable=True)
         offsets: dict[tuple[str, int], int] = {}

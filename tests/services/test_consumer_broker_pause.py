@@ -1,0 +1,85 @@
+"""A broker that stops acknowledging is waited for, not given up on.
+
+The loop used to flush for 30 s once and then raise, and the process exited:
+a broker outage longer than that stopped every scorer. Now it waits (logging
+each round) until each message is delivered or librdkafka gives up on it
+(``message.timeout.ms``), or until it is asked to stop; nothing is committed
+meanwhile. Here the round is 0.5 s and the embedded broker is frozen for 3 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+from confluent_kafka import Message, TopicPartition
+
+from contracts.settings import Settings
+from services.kafka.clients import make_consumer, make_producer
+from services.kafka.reader import read_topic
+from services.stream import batch_consumer
+from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
+from services.stream.dead_letter import DeadLetterSink
+from services.stream.delivery import DeliveryTracker
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
+    local_stack: Settings, settings: Settings, kafka_producer, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(batch_consumer, "_FLUSH_ROUND_S", 0.5)
+    pid_file = local_stack.state_dir / "stack" / "kafka.pid"
+    broker = int(pid_file.read_text().splitlines()[0])
+    source, out = settings.kafka.topics.transactions, settings.kafka.topics.decisions
+    values = [f"m{i}".encode() for i in range(6)]
+    for value in values:
+        kafka_producer.produce(source, value=value, key=b"k")  # one partition
+    assert kafka_producer.flush(10) == 0
+
+    producer = make_producer(settings.kafka)
+    thaw: list[threading.Timer] = []
+    partitions: set[int] = set()
+
+    def handle(batch: list[tuple[Message, bytes]]) -> BatchResult:
+        for msg, value in batch:
+            partitions.add(msg.partition() or 0)
+            producer.produce(out, value=value, key=b"k")
+        if not thaw:  # the first batch's outputs wait for a frozen broker (< session timeout)
+            os.kill(broker, signal.SIGSTOP)
+            thaw.append(threading.Timer(3.0, os.kill, (broker, signal.SIGCONT)))
+            thaw[0].start()
+        return BatchResult()
+
+    group = f"{source}-pause"
+    loop = MicroBatchConsumer(
+        make_consumer(settings.kafka, group),
+        producer,
+        [source],
+        lambda data: data,
+        handle,
+        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
+        max_batch=3,
+    )
+    try:
+        with caplog.at_level("WARNING", logger=batch_consumer.__name__):
+            stats = loop.run(max_messages=len(values), idle_exit_s=30)  # raised KafkaError before
+    finally:
+        for timer in thaw:
+            timer.join(10)
+        os.kill(broker, signal.SIGCONT)  # never leave the session's broker frozen
+
+    assert stats.messages == len(values)
+    assert any("broker not acknowledging" in r.getMessage() for r in caplog.records)
+    # Each output once: the frozen batch was delivered, not redone.
+    delivered = read_topic(settings.kafka, out, idle_ms=700)
+    assert sorted(r.value for r in delivered) == values
+    (partition,) = partitions
+    probe = make_consumer(settings.kafka, group)
+    try:
+        (committed,) = probe.committed([TopicPartition(source, partition)], timeout=10)
+    finally:
+        probe.close()
+    assert committed.offset == len(values)
