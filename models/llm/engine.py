@@ -203,6 +203,8 @@ class LlmEngine:
         output layer only for the adapter's vocabulary and the prompt's tokens.
         Both never apply to the base model alone.
         """
+        if not cases:
+            return []  # (no adapter switch for nothing)
         if not self._use("explain", deadline):
             return ["" for _ in cases]
         constrain = self.constrained if constrained is None else constrained
@@ -333,6 +335,8 @@ class LlmEngine:
 
         Raises ``DeadlinePassed`` rather than score a prompt after ``deadline``.
         """
+        if not prompts:
+            return []
         if not self._use("analyse", deadline):
             raise DeadlinePassed("deadline passed before the analyse adapter was in place")
         tokenizer = self.tokenizer

@@ -15,11 +15,12 @@ registration helpers this module reuses.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,9 @@ class AdapterRegistry:
                 meta = read_meta(downloaded, task=task)
                 meta.version = version
                 write_meta(downloaded, meta)
-                replace_dir(downloaded, local)
+                replace_dir(
+                    downloaded, local, keep=lambda found: _cached_version(found, task) == version
+                )
         return local
 
     def metrics(self, task: Task, ref: str) -> dict[str, float]:
@@ -154,18 +157,54 @@ def _parent(path: Path) -> Path:
     return path.parent
 
 
-def replace_dir(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target``, replacing it (staged, then one rename)."""
+def replace_dir(source: Path, target: Path, *, keep: Callable[[Path], bool] | None = None) -> None:
+    """Copy ``source`` to ``target``, replacing it; safe beside concurrent callers.
+
+    Two workers starting together fetch the same version into the same cache
+    folder, and one may already be loading from it. Each copy is staged in its
+    own folder and renamed into place, so a reader never sees a half-written
+    folder. A target already there is left alone when ``keep(target)`` says it
+    is as good as ours (the same version: the first copy in wins, and whoever
+    loads from it keeps its files); otherwise it is renamed aside, never
+    deleted in place, and when another writer's copy lands between the two
+    renames it is moved aside in turn, so nobody fails for having lost a race.
+    """
     if source.resolve() == target.resolve():
         return
-    _parent(target)
-    staging = target.with_name(f".{target.name}.{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
-    shutil.copytree(source, staging)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
+    parent = _parent(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        for _ in range(_RENAME_ATTEMPTS):
+            try:
+                # Atomic; fails when the target holds files (ENOTEMPTY/EEXIST).
+                os.rename(staging, target)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            if keep is not None and keep(target):
+                return
+            _move_aside(target)
+        raise OSError(errno.EBUSY, f"other writers kept replacing {target}", str(target))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# Each failed attempt means another writer renamed its copy in since ours
+# moved the target aside: a handful covers any number of workers starting together.
+_RENAME_ATTEMPTS = 16
+
+
+def _move_aside(target: Path) -> None:
+    """Rename ``target`` to a unique hidden name and delete it from there."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        # Renaming onto the empty folder mkdtemp made is atomic too.
+        os.rename(target, aside)
+    except FileNotFoundError:
+        pass  # another writer moved it aside first
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextmanager

@@ -348,6 +348,23 @@ def test_no_adapter_switch_for_a_request_whose_deadline_passes_in_the_pause(llm_
         llm_engine.between_steps = None
 
 
+def test_an_empty_request_neither_pauses_nor_switches_adapters(llm_engine):
+    facts = case_facts(make_decision("tx-empty", score=0.9))
+    llm_engine.explain([facts], max_new_tokens=2)
+    paused: list[float | None] = []
+    llm_engine.between_steps = paused.append
+    try:
+        assert llm_engine.label_probabilities([]) == []
+        assert llm_engine.analyse([]) == []
+        assert llm_engine.active_task == "explain"
+        llm_engine.label_probabilities([analyse_prompt(sanitise_customer_text(MESSAGES[0]))])
+        paused.clear()
+        assert llm_engine.explain([]) == []
+        assert (paused, llm_engine.active_task) == ([], "analyse")
+    finally:
+        llm_engine.between_steps = None
+
+
 def test_a_label_scored_in_time_gets_its_summary_cut_at_the_deadline(llm_engine):
     """The label is scored in full when the deadline allows it; the summary stops there."""
     message = sanitise_customer_text(MESSAGES[0])

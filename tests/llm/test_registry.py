@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +46,11 @@ def test_train_register_and_load_by_version(llm_settings, llm_data, tiny_adapter
     assert second.version == "2"
     assert registry.resolve("explain", "champion") == "2"
     shutil.rmtree(llm_settings.llm.adapters_dir)  # force a download from the registry
-    fetched = registry.fetch("explain", "1")
+    # Two workers starting together download the same version into one cache folder.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        both = list(pool.map(lambda _: registry.fetch("explain", "1"), range(2)))
+    fetched = both[0]
+    assert both[1] == fetched
     assert read_meta(fetched, task="explain").metrics == {"faithful": 0.5}
     assert read_meta(fetched).version == "1"
 
