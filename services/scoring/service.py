@@ -20,9 +20,12 @@ Degraded policy when Redis (features) is unreachable, chosen by ``--degraded``:
   (decisions marked ``degraded`` with reason ``D_FEATURES_UNAVAILABLE``); the
   transactions are kept (up to ``backlog_limit``) and counted into the feature
   windows, with their decisions recorded, as soon as Redis answers again. Past
-  the limit the scorer falls back to ``retry``. The backlog lives in memory:
-  a stop during the outage (crash or SIGTERM; their offsets are committed)
-  loses its window counts, not its decisions, which were delivered. And a
+  the limit the scorer falls back to ``retry``. The backlog is counted at the
+  next batch or, when none comes, as soon as Redis answers (checked once a
+  second), and tried once more when the scorer stops. It lives in memory: a
+  stop while Redis is still down, or a crash, loses its window counts (their
+  offsets are committed) but not its decisions, which were delivered; a
+  stop logs the transactions concerned as an error. And a
   transaction redelivered during the outage (after a restart or rebalance)
   is decided again by the rules, since its first decision, kept in Redis,
   cannot be looked up: it may get two different decisions. ``retry`` has
@@ -78,6 +81,7 @@ class ScorerHandler:
         self.backlog_limit = backlog_limit
         self.between_batches = between_batches
         self.backlog: list[tuple[Transaction, Decision]] = []
+        self._next_drain = 0.0  # (monotonic) no drain attempt before, while Redis is down
         self.emitted = 0
         self.last_batch: ScoredBatch | None = None
         # Batches whose features were sent before the batch before them was
@@ -166,6 +170,36 @@ class ScorerHandler:
         self._observe(scored, settled, earlier, size)
         self.last_batch = scored
 
+    def idle(self) -> None:
+        """No batch came: count the backlog now if Redis answers again (tried at
+        most once a second), rather than wait for the next transaction."""
+        if not self.backlog or time.monotonic() < self._next_drain:
+            return
+        try:
+            self._drain_backlog()
+        except StoreUnavailableError as exc:
+            self._next_drain = time.monotonic() + _DRAIN_RETRY_S
+            log.debug("backlog of %d still waits for Redis: %s", len(self.backlog), exc)
+
+    def closing(self) -> None:
+        """The loop stops: a last try at the backlog; what cannot be counted is said loudly.
+
+        Its offsets are committed (the decisions were delivered), so nothing
+        brings these transactions back: their window counts are lost, and the
+        log names them for whoever replays them into the store.
+        """
+        if not self.backlog:
+            return
+        try:
+            self._drain_backlog()
+        except StoreUnavailableError as exc:
+            shown = ", ".join(tx.tx_id for tx, _ in self.backlog[:10])
+            log.error(
+                "stopping with %d transaction(s) decided by the rules alone and never "
+                "counted into the feature windows (Redis: %s); the first: %s",
+                len(self.backlog), exc, shown,
+            )  # fmt: skip
+
     def _drain_backlog(self) -> None:
         """Count the transactions decided while Redis was down, and record their decisions."""
         if not self.backlog:
@@ -200,6 +234,10 @@ class ScorerHandler:
         # One labelled increment per action, not per decision (a label look-up is ~1 µs).
         for action, count in Counter(decision.action for decision, _ in settled).items():
             metrics.DECISIONS.labels(action).inc(count)
+
+
+#: While Redis is down, how often a quiet scorer tries to count its backlog.
+_DRAIN_RETRY_S = 1.0
 
 
 def periodic(every_s: float, action: Callable[[], None]) -> Callable[[], None]:

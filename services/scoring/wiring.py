@@ -102,6 +102,8 @@ def build_scorer(
         stop=stop,
         in_flight=config.in_flight,
         prefetch=handler.prefetch,  # type: ignore[arg-type]
+        idle=handler.idle,
+        closing=handler.closing,
     )
 
     def report_lag() -> None:

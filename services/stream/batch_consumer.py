@@ -114,7 +114,13 @@ class MicroBatchConsumer(Generic[T]):
         stop: StopFlag | None = None,
         in_flight: int = 1,
         prefetch: Callable[[list[tuple[Message, T]]], bool] | None = None,
+        idle: Callable[[], None] | None = None,
+        closing: Callable[[], None] | None = None,
     ) -> None:
+        """``idle`` is called whenever a poll brings nothing and ``closing`` once
+        before the loop closes (after its last batch): a handler's work for quiet
+        moments and for the end (the scorer's: counting the transactions it
+        decided while Redis was down). Neither may raise."""
         if in_flight > 1 and not isinstance(producer, TrackedProducer):
             raise ValueError("in_flight > 1 needs a TrackedProducer shared with the handler")
         self.consumer = consumer
@@ -130,6 +136,8 @@ class MicroBatchConsumer(Generic[T]):
         self.stats = LoopStats()
         self.in_flight = in_flight
         self.prefetch = prefetch
+        self.idle = idle
+        self.closing = closing
         # Processed batches whose offsets are not committed yet, oldest first.
         self._pending: deque[tuple[dict[tuple[str, int], int], BatchDeliveries]] = deque()
         # The next batch, taken and prefetched before the current one was handled.
@@ -156,6 +164,8 @@ class MicroBatchConsumer(Generic[T]):
                 if batch is None:
                     messages = self._poll(self.max_wait_s)
                     if not messages:
+                        if self.idle is not None:
+                            self.idle()
                         if self._pending:
                             self.producer.poll(0)
                             self._commit_delivered(wait=False, sync=False)
@@ -207,6 +217,8 @@ class MicroBatchConsumer(Generic[T]):
             self._finish_unfinished()
         except KafkaError as exc:
             log.warning("a handled batch not finished on close (will be redelivered): %s", exc)
+        if self.closing is not None:
+            self.closing()
         remaining = self.producer.flush(10)
         if self._pending and not remaining:
             try:

@@ -131,6 +131,60 @@ def test_rules_only_policy_decides_during_the_outage_and_counts_it_afterwards(
     assert not history_gaps(scored, stream)
 
 
+def test_rules_only_backlog_is_counted_as_soon_as_redis_answers_with_no_new_batch(
+    outage_settings: Settings, private_redis: PrivateRedis
+) -> None:
+    """A quiet stream after the outage: the backlog is counted without waiting for
+    the next transaction (before, it waited for one, or for ever if the scorer
+    was stopped first)."""
+    settings = outage_settings
+    stream = card_payments(CARDS, PER_CARD)
+    before, during, after = stream[:PHASE], stream[PHASE : 2 * PHASE], stream[2 * PHASE :]
+    config = ScorerConfig(group_id="outage-quiet", degraded="rules-only")
+    with ScorerThread(settings, config) as scorer:
+        produce_transactions(settings, before)
+        assert len(read_decisions(settings, len(before))) == len(before)
+        private_redis.kill()
+        produce_transactions(settings, during)
+        assert len(read_decisions(settings, len(before) + len(during))) == PHASE * 2
+        assert len(scorer.handler.backlog) == len(during)
+
+        private_redis.start()
+        deadline = time.monotonic() + 15
+        while scorer.handler.backlog:
+            assert time.monotonic() < deadline, "the backlog waited for a new batch"
+            time.sleep(0.1)
+        processed = scorer.loop.stats.messages
+        assert processed == len(before) + len(during)  # no batch came meanwhile
+
+        produce_transactions(settings, after)
+        decisions = read_until_decided(settings, [tx.tx_id for tx in stream])
+    scored = [d for d in decisions if not d.degraded]
+    assert len(scored) == len(before) + len(after)
+    assert not history_gaps(scored, stream), "the outage's transactions counted, once each"
+
+
+def test_a_scorer_stopped_during_the_outage_names_what_it_could_not_count(
+    outage_settings: Settings, private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = outage_settings
+    stream = card_payments(CARDS, PER_CARD)
+    before, during = stream[:PHASE], stream[PHASE : 2 * PHASE]
+    config = ScorerConfig(group_id="outage-stop", degraded="rules-only")
+    with caplog.at_level("ERROR", logger="services.scoring.service"):
+        with ScorerThread(settings, config) as scorer:
+            produce_transactions(settings, before)
+            assert len(read_decisions(settings, len(before))) == len(before)
+            private_redis.kill()
+            produce_transactions(settings, during)
+            assert len(read_decisions(settings, PHASE * 2)) == PHASE * 2
+            assert len(scorer.handler.backlog) == len(during)
+    (error,) = [r.getMessage() for r in caplog.records if "never counted" in r.getMessage()]
+    assert error.startswith(f"stopping with {len(during)} transaction(s)")
+    shown = error.partition("the first: ")[2].split(", ")
+    assert len(shown) == 10 and set(shown) <= {tx.tx_id for tx in during}
+
+
 def _check_degraded(decision: Decision) -> None:
     assert DEGRADED_REASON in decision.reasons
     assert decision.model_version == "none"
