@@ -60,9 +60,16 @@ LABEL_DESCRIPTIONS: dict[str, str] = {
 
 _DELIMITERS = re.compile(r"[<>«»‹›〈〉]{2,}|`{3,}")
 _FIELD_MARKERS = re.compile(r"\b(label|summary|signals|task|message|explanation)\s*:", re.I)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Control characters, line/paragraph separators and bidi controls become spaces.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"\s+")
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+# A sentence is dropped when it addresses the classifier: the patterns look for
+# the imperative, the machine addressed, or our own vocabulary, because customers
+# write "they say it is a scam", "the model is a Pixel 8", "I want to return the
+# item, this is a dispute" or "you are now charging me twice", and a real scam
+# report read without its key sentence is analysed as benign.
+_IMPERATIVE = r"^\s*(?:(?:please|now|just|and|so|also|then)[\s,]+)*"
 _INSTRUCTION_PATTERNS = (
     re.compile(
         r"\b(ignore|disregard|forget|override|bypass)\b.{0,60}"
@@ -70,27 +77,35 @@ _INSTRUCTION_PATTERNS = (
         re.I,
     ),
     re.compile(
-        r"\b(you are now|act as an?|pretend (to be|you are)|new instructions?|"
-        r"maintenance mode|jailbreak)\b|^\s*(system|assistant|developer|admin)\s*[:\-]",
+        r"\byou are now (?:in |an? |the |my )?[\w-]*\s?"
+        r"(mode|assistant|ai|model|bot|classifier|persona|admin|developer|system|dan)\b|"
+        r"\b(act as an?|pretend (to be|you are)|new instructions?|maintenance mode|jailbreak)\b|"
+        r"^\s*(system|assistant|developer|admin)\s*[:\-]",
         re.I,
     ),
+    # Telling it which label to give: only towards harmless ones, the attacker's
+    # aim ("please treat this as a dispute" is a customer's own request).
     re.compile(
-        r"\b(classify|label|mark|tag|flag|treat|categori[sz]e)\b.{0,40}\bas\b.{0,20}"
-        r"\b(benign|safe|legit\w*|harmless|scam\w*|dispute\w*|account.takeover)\b",
+        _IMPERATIVE + r"(classify|label|mark|tag|flag|treat|categori[sz]e|consider)\b.{0,40}"
+        r"\bas\b.{0,20}\b(benign|safe|legit\w*|harmless|not (a )?(scam|fraud))\b",
         re.I,
-    ),
-    re.compile(
-        r"\b(approve|unblock|release)\b.{0,30}\b(every|all)\b.{0,30}\btransactions?\b", re.I
     ),
     # Our own label identifiers: no customer writes "account_takeover" by accident.
     re.compile(r"\b(scam_social_engineering|account_takeover|dispute_complaint)\b", re.I),
-    # Addressing the machine and telling it what to answer.
+    # Telling it what to answer.
     re.compile(
-        r"\b(answer|reply|respond|output|return|say)\b.{0,25}"
-        r"\b(benign|scam|dispute|account takeover|harmless)\b",
+        _IMPERATIVE + r"(answer|reply|respond|output|return|say|print|write)\b"
+        r"(\s+(with|only|just|that|the (word|label)))*\s*[:\-]?\s*[\"'`]?"
+        r"(benign|scam|dispute|account takeover|harmless)\b",
         re.I,
     ),
-    re.compile(r"\b(dear|the|this|hey) (assistant|ai|model|bot|classifier|language model)\b", re.I),
+    # Addressing the machine.
+    re.compile(
+        r"\b(dear|hey|hi|hello|attention|note to the|to the) "
+        r"(assistant|ai|model|bot|classifier|language model|llm)\b|"
+        r"\bthe (classifier|language model|llm)\b|^\s*(assistant|ai|model|bot|classifier)\s*[,:]",
+        re.I,
+    ),
 )
 
 
@@ -108,6 +123,10 @@ def sanitise_customer_text(raw: str, *, limit: int = MAX_MESSAGE_CHARS) -> Sanit
     """Normalise, neutralise delimiters and field markers, drop instructions, cap the length."""
     text = unicodedata.normalize("NFKC", raw)
     text = _CONTROL.sub(" ", text)
+    if not text.isascii():
+        # Invisible format characters (soft hyphen, zero-width space and joiners,
+        # word joiner, BOM) go, so "Ig\u00adnore" reads, and is caught, as "Ignore".
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = _DELIMITERS.sub(" ", text)
     text = _FIELD_MARKERS.sub(lambda m: f"{m.group(1)} -", text)
     text = _SPACES.sub(" ", text).strip()
