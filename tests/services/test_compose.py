@@ -34,10 +34,21 @@ NON_FIELD_VARIABLES = {"FRAUDSTREAM_CONFIG"}
 # -- reading the compose file -----------------------------------------------------------
 
 
+#: What a required variable (``${VAR:?message}``) stands for in these tests.
+REQUIRED = "required-value-set-in-dot-env"
+
+
 def interpolate(text: str) -> str:
-    """Compose's ``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` with an empty shell."""
-    pattern = r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}"
-    return re.sub(pattern, lambda m: m.group("default") or "", text).replace("$$", "$")
+    """Compose's ``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` with an empty shell,
+    and ``${VAR:?message}`` (compose refuses to start without VAR) as ``REQUIRED``."""
+    pattern = r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+
+    def value(m: re.Match[str]) -> str:
+        if (m.group("op") or "").endswith("?"):
+            return REQUIRED
+        return m.group("arg") or ""
+
+    return re.sub(pattern, value, text).replace("$$", "$")
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -215,6 +226,16 @@ def test_the_settings_walk_catches_misspellings():
     )
     assert "no field 'kafak'" in str(settings_field_problem("FRAUDSTREAM_KAFAK__PARTITIONS"))
     assert "is a value" in str(settings_field_problem("FRAUDSTREAM_REDIS__URL__HOST"))
+
+
+def test_signing_keys_have_no_default_anyone_could_read_here():
+    """A token-signing key with a default in this public file lets anyone who reads
+    it sign a session for any user, admins included: compose must refuse to start."""
+    for name, service in SERVICES.items():
+        for variable, raw in (service.get("environment") or {}).items():
+            if variable.endswith("SECRET_KEY"):
+                assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", str(raw)), (name, variable, raw)
+                assert environment(service)[variable] == REQUIRED
 
 
 def test_app_addresses_point_at_services_of_this_file():
