@@ -7,7 +7,12 @@
   is measured from the newest event time in the store, not the wall clock, so
   a replay of last year's data keeps its history like a live stream does.
 
-A transaction that is a case is never pruned: the case view shows it.
+A transaction that is a case is never pruned: the case view shows it. Nor is
+one the count cap reaches before its decision said ``allow``: its case may
+still be on its way (the cases topic lags the transactions topic in a burst,
+or when the consumer catches up), and the verdict's label takes its device,
+IP and merchant from this row; without them the label-based risk features
+never learn from the verdict. Age alone removes those rows.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ def _cap_transactions(connection: Connection, customers: list[str], keep: int) -
     statement = (
         delete(rt)
         .where(rt.c.tx_id.in_(select(excess.c.tx_id).where(excess.c.rank > keep)))
+        .where(rt.c.action == "allow")  # no case to come (see the module's docstring)
         .where(~exists().where(cases.c.tx_id == rt.c.tx_id))
     )
     return connection.execute(statement).rowcount

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contracts.codec import decode_as
-from contracts.events import Label
+from contracts.events import Event, Label
 from services.review.exceptions import CaseConflictError, CaseNotFoundError
 from services.review.ingest import IngestBatch
 from services.review.tables import audit, label_outbox, recent_transactions
@@ -315,15 +315,47 @@ def test_the_outbox_hands_out_unsent_labels_until_marked(store) -> None:
 # -- retention ------------------------------------------------------------------------
 
 
+def _allowed(*numbers: int) -> list[Event]:
+    """Transactions with their ``allow`` decisions (no case comes for them)."""
+    events: list[Event] = []
+    for i in numbers:
+        events += [transaction(i), decision(i, action="allow", reasons=[], score=0.01)]
+    return events
+
+
 def test_activity_is_capped_per_customer_but_cases_keep_their_transaction(store) -> None:
     store.recent_per_customer = 3
     ingest(store, decision(0), transaction(0))  # a case: kept whatever its age
-    ingest(store, *(transaction(i) for i in range(1, 8)), *(message(i) for i in range(6)))
+    ingest(store, *_allowed(*range(1, 8)), as_cases=False)
+    ingest(store, *(message(i) for i in range(6)))
     ingest(store, transaction(100, customer_id="cust-2"))
     case = store.case("tx-0")
     assert [t.tx_id for t in case.recent] == ["tx-7", "tx-6", "tx-5", "tx-0"]
     assert [m.message_id for m in case.messages] == ["msg-5", "msg-4", "msg-3"]
     assert case.transaction is not None
+
+
+def test_a_flagged_transaction_whose_case_comes_late_keeps_what_its_label_needs(store) -> None:
+    """A burst of the customer's transactions is ingested before the first one's
+    case arrives: the cap keeps that transaction (its decision said flag), so the
+    analyst's verdict still carries its device, IP and merchant."""
+    store.recent_per_customer = 3
+    ingest(store, transaction(0, device_id="dev-9", ip="10.9.9.9", merchant_id="m-9"))
+    ingest(store, decision(0), as_cases=False)  # decided `flag`; its case not here yet
+    ingest(store, *_allowed(*range(1, 8)), as_cases=False)
+    ingest(store, decision(0))  # the case, late
+    label = store.decide("tx-0", "ann", is_fraud=True)
+    assert (label.device_id, label.ip, label.merchant_id) == ("dev-9", "10.9.9.9", "m-9")
+    assert [t.tx_id for t in store.case("tx-0").recent] == ["tx-7", "tx-6", "tx-5", "tx-0"]
+
+
+def test_transactions_still_awaiting_their_decision_are_not_capped(store) -> None:
+    store.recent_per_customer = 2
+    ingest(store, *(transaction(i) for i in range(5)))  # no decisions yet
+    ingest(store, *_allowed(5, 6, 7), as_cases=False)
+    with store.engine.connect() as connection:
+        kept = connection.execute(select(recent_transactions.c.tx_id)).scalars().all()
+    assert sorted(kept) == ["tx-0", "tx-1", "tx-2", "tx-3", "tx-4", "tx-6", "tx-7"]
 
 
 def test_old_activity_is_pruned_by_event_time(store) -> None:
