@@ -63,7 +63,8 @@ class TokenSigner:
         """The claims of a genuine, unexpired token; ``AuthError`` saying why otherwise."""
         version, _, rest = token.partition(".")
         payload, _, signature = rest.partition(".")
-        if version != _VERSION or not payload or not signature:
+        # (compare_digest refuses non-ASCII text with a TypeError: a 500 otherwise.)
+        if version != _VERSION or not payload or not signature or not token.isascii():
             raise AuthError("malformed token")
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise AuthError("invalid token signature")

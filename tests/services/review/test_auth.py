@@ -110,6 +110,17 @@ def test_every_endpoint_refuses_an_expired_or_forged_token(web, clock) -> None:
                 assert response.headers["location"] == "/login"
 
 
+def test_a_token_with_non_ascii_bytes_is_refused_not_a_server_error(web) -> None:
+    """hmac.compare_digest raises TypeError on non-ASCII text: that was a 500."""
+    token = (web.token("root")[:-2] + "\u00e9\u00e9").encode("latin-1")  # as a header carries it
+    client = TestClient(web.app)
+    response = client.get("/api/me", headers={"Authorization": b"Bearer " + token})
+    assert response.status_code == 401
+    page = client.get("/", headers={"Cookie": COOKIE_NAME.encode() + b"=" + token},
+                      follow_redirects=False)  # fmt: skip
+    assert (page.status_code, page.headers["location"]) == (303, "/login")
+
+
 def test_admin_endpoints_refuse_analysts(web) -> None:
     client = TestClient(web.app)
     for method, path in ADMIN_ONLY:
@@ -157,7 +168,8 @@ def test_tokens_expire_and_cannot_be_altered(clock) -> None:
     version, payload, signature = token.split(".")
     with pytest.raises(AuthError):
         signer.verify(f"{version}.{payload}x.{signature}")
-    for junk in ("", "v1", "v2.a.b", "v1..", "not a token"):
+    # Non-ASCII text made hmac.compare_digest raise TypeError (a 500, not a 401).
+    for junk in ("", "v1", "v2.a.b", "v1..", "not a token", "v1.a.\u00e9", "v1.\u00e9.b"):
         with pytest.raises(AuthError):
             signer.verify(junk)
     clock.advance(60_000)
