@@ -83,27 +83,27 @@ def list_cases(
     return {**asdict(queue), "pages": queue.pages}
 
 
-@router.get("/cases/{tx_id}")
+@router.get("/cases/{tx_id:path}")
 def get_case(tx_id: str, principal: ApiUser, context: Context) -> dict[str, Any]:
     """The case with its decision, transaction, explanation, recent activity and messages."""
     return asdict(context.store.case(tx_id))
 
 
-@router.post("/cases/{tx_id}/claim")
+@router.post("/cases/{tx_id:path}/claim")
 def claim_case(tx_id: str, principal: ApiUser, context: Context) -> dict[str, Any]:
     """Claim the case (409 when someone else holds it or it is decided)."""
     expires = context.store.claim(tx_id, principal.name)
     return {"tx_id": tx_id, "claimed_by": principal.name, "claim_expires_ms": expires}
 
 
-@router.post("/cases/{tx_id}/release")
+@router.post("/cases/{tx_id:path}/release")
 def release_case(tx_id: str, principal: ApiUser, context: Context) -> dict[str, Any]:
     """Release your claim; admins may release anyone's."""
     holder = context.store.release(tx_id, principal.name, any_holder=principal.is_admin)
     return {"tx_id": tx_id, "released": holder}
 
 
-@router.post("/cases/{tx_id}/verdict")
+@router.post("/cases/{tx_id:path}/verdict")
 def decide_case(
     tx_id: str, body: VerdictRequest, principal: ApiUser, context: Context
 ) -> dict[str, Any]:

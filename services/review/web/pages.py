@@ -159,7 +159,7 @@ def _number(text: str) -> float | None:
 # -- a case ------------------------------------------------------------------------------
 
 
-@router.get("/cases/{tx_id}", response_class=HTMLResponse)
+@router.get("/cases/{tx_id:path}", response_class=HTMLResponse)
 def case_page(tx_id: str, principal: PageUser, context: Context, notice: str = "") -> HTMLResponse:
     return _case(context, principal, tx_id, notice=_NOTICES.get(notice))
 
@@ -201,7 +201,7 @@ def _path(tx_id: str) -> str:
     return quote(tx_id, safe="")
 
 
-@router.post("/cases/{tx_id}/claim")
+@router.post("/cases/{tx_id:path}/claim")
 def claim(
     tx_id: str,
     principal: PageUser,
@@ -214,7 +214,7 @@ def claim(
     )
 
 
-@router.post("/cases/{tx_id}/release")
+@router.post("/cases/{tx_id:path}/release")
 def release(
     tx_id: str,
     principal: PageUser,
@@ -231,7 +231,7 @@ def release(
     )
 
 
-@router.post("/cases/{tx_id}/verdict")
+@router.post("/cases/{tx_id:path}/verdict")
 def verdict(
     tx_id: str,
     principal: PageUser,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -183,6 +184,33 @@ def test_page_forms_need_the_session_csrf_token(client, web) -> None:
     assert decided.status_code == 303
     case = web.store.case("tx-1")
     assert (case.summary.verdict, case.verdict_note) == ("legitimate", "known customer")
+
+
+@pytest.mark.parametrize("tx_id", ["pay/2026/42", "x/claim", "a b?c#d"])
+def test_a_case_whose_id_has_slashes_or_reserved_characters_can_be_worked(
+    client, web, tx_id
+) -> None:
+    """Any id the contract allows: the router sees the path decoded, so "/" in an id
+    (encoded %2F in the link) used to match no route, and the case stayed unworkable."""
+    ingest(web.store, decision(7, tx_id=tx_id), transaction(7, tx_id=tx_id))
+    quoted = quote(tx_id, safe="")
+    ann = _login(client, "ann")
+    assert client.get(f"/api/cases/{quoted}", headers=ann).json()["summary"]["tx_id"] == tx_id
+    assert client.post(f"/api/cases/{quoted}/claim", headers=ann).json()["claimed_by"] == "ann"
+    assert client.post(f"/api/cases/{quoted}/release", headers=ann).status_code == 200
+
+    _page_login(client, "ann")
+    queue = client.get("/").text
+    assert f'href="/cases/{quoted}"' in queue
+    page = client.get(f"/cases/{quoted}")
+    assert page.status_code == 200 and f'action="/cases/{quoted}/verdict"' in page.text
+    decided = client.post(
+        f"/cases/{quoted}/verdict",
+        data={"csrf": _csrf(page.text), "verdict": "fraud", "note": ""},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    assert web.store.case(tx_id).summary.verdict == "fraud"
 
 
 def test_a_page_conflict_shows_the_case_with_the_reason(client, web) -> None:

@@ -24,15 +24,15 @@ PUBLIC = {("POST", "/api/login"), ("GET", "/healthz"), ("GET", "/login"), ("POST
 ANALYSTS = {
     ("GET", "/api/me"),
     ("GET", "/api/cases"),
-    ("GET", "/api/cases/{tx_id}"),
-    ("POST", "/api/cases/{tx_id}/claim"),
-    ("POST", "/api/cases/{tx_id}/release"),
-    ("POST", "/api/cases/{tx_id}/verdict"),
+    ("GET", "/api/cases/{tx_id:path}"),
+    ("POST", "/api/cases/{tx_id:path}/claim"),
+    ("POST", "/api/cases/{tx_id:path}/release"),
+    ("POST", "/api/cases/{tx_id:path}/verdict"),
     ("GET", "/"),
-    ("GET", "/cases/{tx_id}"),
-    ("POST", "/cases/{tx_id}/claim"),
-    ("POST", "/cases/{tx_id}/release"),
-    ("POST", "/cases/{tx_id}/verdict"),
+    ("GET", "/cases/{tx_id:path}"),
+    ("POST", "/cases/{tx_id:path}/claim"),
+    ("POST", "/cases/{tx_id:path}/release"),
+    ("POST", "/cases/{tx_id:path}/verdict"),
     ("POST", "/logout"),
 }
 ADMIN_ONLY = {
@@ -58,7 +58,7 @@ def _routes(app) -> list[tuple[str, str]]:
 
 
 def _call(client: TestClient, method: str, path: str, **kwargs):
-    url = path.replace("{tx_id}", "tx-1").replace("{name}", "bob")
+    url = path.replace("{tx_id:path}", "tx-1").replace("{name}", "bob")
     form = {"csrf": "x", "verdict": "fraud", "note": ""} if method == "POST" else None
     if url.startswith("/api/"):
         body = {"is_fraud": True, "name": "cid", "role": "analyst", "password": "long enough"}
