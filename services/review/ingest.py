@@ -6,7 +6,8 @@ What each topic contributes (the consumer checks the kinds, see ``consumer.py``)
   tx_id: a redelivered case changes nothing, and above all never resets the
   status, claim or verdict an analyst has given it.
 * ``explanations`` / ``message_analyses`` -> upserted, the newest
-  (``generated_at_ms`` / ``analysed_at_ms``) wins; they may arrive before their
+  (``generated_at_ms`` / ``analysed_at_ms``) wins, except that the model's
+  explanation is never replaced by a template; they may arrive before their
   case or message and are joined on read.
 * ``transactions`` and ``decisions`` -> the customer's recent activity, one row
   per tx_id that each topic fills its own columns of. The transactions topic is
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, and_, or_
 
 from contracts.codec import encode
 from contracts.events import (
@@ -118,7 +119,9 @@ class IngestBatch:
 
     def add_explanation(self, explanation: Explanation) -> None:
         known = self.explanations.get(explanation.tx_id)
-        if known is not None and known["generated_at_ms"] >= explanation.generated_at_ms:
+        if known is not None and _explanation_rank(
+            known["source"], known["generated_at_ms"]
+        ) >= _explanation_rank(explanation.source, explanation.generated_at_ms):
             return
         self.explanations[explanation.tx_id] = {
             "tx_id": explanation.tx_id,
@@ -187,7 +190,7 @@ def write_batch(engine: Engine, connection: Connection, batch: IngestBatch) -> N
             index_elements=["tx_id", "tag"]
         )
         connection.execute(statement, tag_rows)
-    _upsert_newest(engine, connection, explanations, "tx_id", "generated_at_ms", batch.explanations)
+    _upsert_explanations(engine, connection, batch.explanations)
     _fill_columns(engine, connection, batch.transactions, _TRANSACTION_COLUMNS)
     _fill_columns(engine, connection, batch.decisions, ("action", "score"))
     _insert_or_ignore(engine, connection, user_messages, "message_id", batch.messages.values())
@@ -225,6 +228,33 @@ def _upsert_newest(
         set_={name: statement.excluded[name] for name in table.c.keys() if name != key},
         # An older version redelivered (or overtaken) never replaces a newer one.
         where=table.c[version] < statement.excluded[version],
+    )
+    connection.execute(statement, list(rows.values()))
+
+
+def _explanation_rank(source: str, generated_at_ms: int) -> tuple[bool, int]:
+    """Which of two explanations of one case the analyst sees: the model's words
+    over a template whatever their order (a redelivered case is explained again,
+    often by the template when the worker is busy), else the newest."""
+    return (source == "model", generated_at_ms)
+
+
+def _upsert_explanations(
+    engine: Engine, connection: Connection, rows: dict[str, dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    statement = insert_for(engine, explanations)
+    stored, new = explanations.c, statement.excluded
+    # _explanation_rank, in SQL: the new row replaces the stored one when it ranks higher.
+    better = or_(
+        and_(new.source == "model", stored.source != "model"),
+        and_(new.source == stored.source, stored.generated_at_ms < new.generated_at_ms),
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["tx_id"],
+        set_={name: new[name] for name in explanations.c.keys() if name != "tx_id"},
+        where=better,
     )
     connection.execute(statement, list(rows.values()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from msgspec.structs import replace
 from sqlalchemy import func, select
 
 from contracts.codec import decode_as
@@ -67,6 +68,28 @@ def test_explanations_and_analyses_join_on_read_and_the_newest_wins(store) -> No
     assert (case.explanation.text, case.explanation.is_template) == ("model words", False)
     assert case.messages[0].analysis is not None
     assert case.messages[0].analysis.summary == "new reading"
+
+
+def test_a_model_explanation_is_not_replaced_by_a_later_template(store) -> None:
+    """A redelivered case is explained again, often by the template (the worker
+    busy): the analyst keeps the model's words, in whatever order they arrive."""
+    ingest(store, decision(1), transaction(1), decision(2), transaction(2))
+    model = explanation(1, text="model words")
+    template = explanation(
+        1, text="template words", source="template", fallback_reason="timeout",
+        generated_at_ms=model.generated_at_ms + 60_000,
+    )  # fmt: skip
+    ingest(store, model)
+    ingest(store, template)  # later, in another batch
+    ingest(store, explanation(2, text="model words"), replace(template, tx_id="tx-2"))  # one batch
+    for tx_id in ("tx-1", "tx-2"):
+        shown = store.case(tx_id).explanation
+        assert shown is not None and (shown.text, shown.is_template) == ("model words", False)
+    # Between two of the model's, the newest still wins.
+    newer = explanation(1, text="newer model words", generated_at_ms=template.generated_at_ms)
+    ingest(store, newer)
+    shown = store.case("tx-1").explanation
+    assert shown is not None and shown.text == "newer model words"
 
 
 def test_transactions_and_decisions_fill_one_activity_row_in_any_order(store) -> None:
