@@ -398,8 +398,15 @@ class LlmEngine:
         if not _paused_in_time(self.between_steps, deadline):
             return False
         self._unmerge()
-        self.model.set_adapter(task)
-        self.model.merge_adapter()
+        try:
+            self.model.set_adapter(task)
+            self.model.merge_adapter()
+        except BaseException:
+            # Partly merged (out of memory half-way, say): undo what was merged and
+            # put the exact base weights back, or the next merge would stack on it.
+            self._merged = task
+            self._unmerge()
+            raise
         self._merged = task
         return True
 

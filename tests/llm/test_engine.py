@@ -90,6 +90,25 @@ def test_switching_adapters_restores_the_exact_base_weights(llm_engine):
         assert llm_engine.active_task is None
 
 
+def test_a_merge_that_fails_half_way_leaves_the_exact_base_weights(llm_engine, monkeypatch):
+    weight, pristine = llm_engine._pristine[0]
+    llm_engine.analyse([sanitise_customer_text("hello")])
+    merge = llm_engine.model.merge_adapter
+
+    def merge_then_fail(*args, **kwargs):
+        merge(*args, **kwargs)  # every layer merged, then the failure (as out of memory)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(llm_engine.model, "merge_adapter", merge_then_fail)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        llm_engine.explain([case_facts(make_decision())])
+    assert llm_engine.active_task is None
+    assert torch.equal(weight, pristine)  # not the half-merged weights
+    monkeypatch.undo()
+    llm_engine.explain([case_facts(make_decision())])  # and the next switch works
+    assert llm_engine.active_task == "explain"
+
+
 # -- constrained decoding ------------------------------------------------------------
 
 
