@@ -2,10 +2,15 @@
 
 One round: take up to ``batch_size`` unsent rows (locked against a second
 publisher on PostgreSQL), produce each (key = card id), flush, and stamp
-``sent_at_ms`` on exactly those the broker acknowledged, in the same database
+``sent_at_ms`` on those the broker acknowledged, in the same database
 transaction. A row whose delivery failed stays unsent and goes in a later
-round. See ``outbox.py`` for what a crash between acknowledgement and stamp
-means (a duplicate on the topic that every label consumer absorbs).
+round. A row still unacknowledged when the round's flush gives up (a slow or
+stopped broker) is not produced again: librdkafka keeps retrying it, and its
+acknowledgement, whenever it comes, is stamped by the next round; only a
+delivery that failed makes it go again. (Before, each round re-produced it:
+one label went out ~27 times over a 5-minute broker outage.) See ``outbox.py``
+for what a crash between acknowledgement and stamp means (a duplicate on the
+topic that every label consumer absorbs).
 
 ``wake()`` starts a round at once (the web app calls it after each verdict);
 otherwise a round runs every ``interval_s``.
@@ -48,44 +53,53 @@ class OutboxPublisher:
         self.flush_timeout_s = flush_timeout_s
         self.sent = 0
         self._wake = threading.Event()
+        # Rows handed to the producer whose delivery report has not come yet, and
+        # the reports that came (delivery callbacks run inside flush/poll, on the
+        # thread that calls them: this one).
+        self._in_flight: set[int] = set()
+        self._acked: list[int] = []
+        self._failures: list[str] = []
 
     def wake(self) -> None:
         self._wake.set()
 
+    def _report(self, row_id: int) -> Callable[[VendorKafkaError | None, Message], None]:
+        def on_delivery(error: VendorKafkaError | None, _message: Message) -> None:
+            self._in_flight.discard(row_id)
+            if error is None:
+                self._acked.append(row_id)
+            else:
+                self._failures.append(error.str())  # stays unsent: the next round sends it
+
+        return on_delivery
+
     def publish_pending(self) -> int:
         """One round; returns how many labels were acknowledged and stamped."""
-        delivered: list[int] = []
-        failures: list[str] = []
-
-        def report(row_id: int) -> Callable[[VendorKafkaError | None, Message], None]:
-            def on_delivery(error: VendorKafkaError | None, _message: Message) -> None:
-                if error is None:
-                    delivered.append(row_id)
-                else:
-                    failures.append(error.str())
-
-            return on_delivery
-
-        with self.store.pending_labels(self.batch_size) as outbox:
-            if not outbox.labels:
-                return 0
+        with self.store.pending_labels(self.batch_size + len(self._in_flight)) as outbox:
             with kafka_errors(f"producing labels to {self.topic!r}"):
-                for label in outbox.labels:
+                self.producer.poll(0)  # reports of earlier rounds' stragglers
+                fresh = [label for label in outbox.labels if label.id not in self._in_flight]
+                for label in fresh[: self.batch_size]:
+                    self._in_flight.add(label.id)
                     self.producer.produce(
-                        self.topic, key=label.key, value=label.payload, on_delivery=report(label.id)
-                    )
-                remaining = self.producer.flush(self.flush_timeout_s)
-            outbox.mark_sent(list(delivered))
-        self.sent += len(delivered)
+                        self.topic, key=label.key, value=label.payload,
+                        on_delivery=self._report(label.id),
+                    )  # fmt: skip
+                remaining = self.producer.flush(self.flush_timeout_s) if self._in_flight else 0
+            acked, self._acked = self._acked, []
+            failures, self._failures = self._failures, []
+            outbox.mark_sent(acked)
+        self.sent += len(acked)
         if remaining or failures:
             log.warning(
-                "labels: %d acknowledged, %d unconfirmed, %d failed (%s); the rest go next round",
-                len(delivered),
+                "labels: %d acknowledged, %d still in flight, %d failed (%s); "
+                "the failed go again next round",
+                len(acked),
                 remaining,
                 len(failures),
                 "; ".join(failures[:3]),
             )
-        return len(delivered)
+        return len(acked)
 
     def run(self, stop: StopFlag, *, interval_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
         """Publish until ``stop`` is set, then one last round so nothing decided waits."""

@@ -8,6 +8,8 @@ reaches the labels topic, and the label consumer turns it into risk features.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -167,6 +169,37 @@ def _complete(store: ReviewStore, tx_id: str) -> bool:
     return bool(
         case.transaction and case.explanation and case.messages and case.messages[0].analysis
     )
+
+
+def test_a_label_unacknowledged_for_several_rounds_is_produced_once(
+    local_stack, settings, tmp_path
+) -> None:
+    """A stopped broker outlasts the round's flush: the label waits in the producer
+    and is stamped when acknowledged; it used to be produced again every round."""
+    settings = _with_store(settings, tmp_path)
+    store = ReviewStore.from_settings(settings)
+    from tests.services.review.events import ingest
+
+    ingest(store, decision(1), transaction(1))
+    label = store.decide("tx-1", "ann", is_fraud=True)
+    producer = make_producer(settings.kafka)
+    publisher = OutboxPublisher(store, producer, settings.kafka.topics.labels, flush_timeout_s=0.5)
+    publisher.producer.list_topics(timeout=10)  # connected before the broker stops
+    broker = int((local_stack.state_dir / "stack" / "kafka.pid").read_text().splitlines()[0])
+    os.kill(broker, signal.SIGSTOP)
+    try:
+        rounds = [publisher.publish_pending() for _ in range(4)]  # each waits 0.5 s
+    finally:
+        os.kill(broker, signal.SIGCONT)
+    assert rounds == [0, 0, 0, 0] and store.count_pending_labels() == 1
+    deadline = time.monotonic() + 30
+    while publisher.publish_pending() == 0:
+        assert time.monotonic() < deadline, "the label was never acknowledged"
+    assert store.count_pending_labels() == 0
+    producer.close()
+    store.close()
+    # Everything on the topic (read until idle 1.5 s): one copy.
+    assert consume_all(settings, settings.kafka.topics.labels, idle_ms=1500) == [label]
 
 
 def test_a_label_sent_again_after_a_lost_stamp_counts_once(settings, tmp_path) -> None:
