@@ -75,16 +75,20 @@ class OutboxPublisher:
 
     def publish_pending(self) -> int:
         """One round; returns how many labels were acknowledged and stamped."""
-        with self.store.pending_labels(self.batch_size + len(self._in_flight)) as outbox:
+        with kafka_errors(f"producing labels to {self.topic!r}"):
+            self.producer.poll(0)  # reports of earlier rounds' stragglers, before the read
+        waiting = len(self._in_flight) + len(self._acked)
+        with self.store.pending_labels(self.batch_size + waiting) as outbox:
             with kafka_errors(f"producing labels to {self.topic!r}"):
-                self.producer.poll(0)  # reports of earlier rounds' stragglers
-                fresh = [label for label in outbox.labels if label.id not in self._in_flight]
+                # Neither in flight nor acknowledged-but-unstamped: those must not go twice.
+                taken = self._in_flight.union(self._acked)
+                fresh = [label for label in outbox.labels if label.id not in taken]
                 for label in fresh[: self.batch_size]:
-                    self._in_flight.add(label.id)
                     self.producer.produce(
                         self.topic, key=label.key, value=label.payload,
                         on_delivery=self._report(label.id),
                     )  # fmt: skip
+                    self._in_flight.add(label.id)  # (after produce: a refused one goes again)
                 remaining = self.producer.flush(self.flush_timeout_s) if self._in_flight else 0
             acked, self._acked = self._acked, []
             failures, self._failures = self._failures, []
