@@ -130,14 +130,12 @@ def entity_keys(prefix: str, entity: str, entity_id: str) -> list[str]:
 
 def reply_layout(updated: tuple[State, ...], read: tuple[State, ...] = ()) -> str:
     """A digest of the reply the script gives for a plan that updates ``updated``
-    and reads ``read``: their order, kinds and parameters decide the reply's
-    width and the meaning of each value (so does the plan's code in plan.py:
-    a change there that moves values must rename the suffixes below by hand)."""
-    text = "|".join(
-        f"{role}:{s.entity}:{type(s).__name__}:{s.name}:{s.state_suffix}:{in_record(s)}"
-        for role, states in (("u", updated), ("r", read))
-        for s in states
-    )
+    and reads ``read``: their order and every parameter of each (its ``repr``:
+    the reply's width follows from some, such as a distinct set's look-backs,
+    that its ``state_suffix`` leaves out). The plan's code (plan.py) shapes the
+    reply too: a change there that moves values must rename the suffixes below."""
+    roles = (("u", updated), ("r", read))
+    text = "|".join(f"{role}:{in_record(s)}:{s!r}" for role, states in roles for s in states)
     return hashlib.blake2s(text.encode(), digest_size=3).hexdigest()
 
 
@@ -151,8 +149,8 @@ def _dedup_suffix(layout: str, named: dict[str, str], stem: str) -> str:
 
 
 # seen3: the record layout's replies (seen2 was the hash layout's); label*.2 likewise.
-_SEEN = _dedup_suffix(reply_layout(TRANSACTION_STATES, LABEL_STATES), {"9bb0ac": ":seen3"}, ":seen")
-_LABEL = _dedup_suffix(reply_layout(LABEL_STATES), {"1e5456": ".2"}, ".r")
+_SEEN = _dedup_suffix(reply_layout(TRANSACTION_STATES, LABEL_STATES), {"c87221": ":seen3"}, ":seen")
+_LABEL = _dedup_suffix(reply_layout(LABEL_STATES), {"9bb064": ".2"}, ".r")
 
 
 def dedup_key(prefix: str, tx_id: str) -> str:

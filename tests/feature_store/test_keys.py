@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from feature_store.definitions import LABEL_STATES, TRANSACTION_STATES, Window
+from feature_store.definitions import LABEL_STATES, TRANSACTION_STATES, DistinctSet, Window
 from feature_store.online import keys
 from feature_store.online.keys import dedup_key, label_dedup_key, reply_layout
 
@@ -41,8 +41,20 @@ def test_a_named_layout_keeps_its_suffix_and_any_other_gets_its_own() -> None:
     assert keys._dedup_suffix("d0d0d0", named, ":seen") == ":seen-d0d0d0"
 
 
-def test_dedup_keys_carry_the_transaction_in_their_hash_tag() -> None:
-    key = dedup_key("fs1", "T-991")
-    assert key.startswith("fs1:{tx:T-991}:seen")
-    assert label_dedup_key("fs1", "T-991", True).startswith("fs1:{tx:T-991}:label1")
-    assert label_dedup_key("fs1", "T-991", False) != label_dedup_key("fs1", "T-991", True)
+def test_a_distinct_sets_look_backs_change_the_layout() -> None:
+    """They set the reply's width, yet its state_suffix leaves them out."""
+    at = next(i for i, s in enumerate(TRANSACTION_STATES) if isinstance(s, DistinctSet))
+    distinct = TRANSACTION_STATES[at]
+    assert isinstance(distinct, DistinctSet)
+    longer = replace(distinct, windows_ms=(*distinct.windows_ms, distinct.windows_ms[-1] * 2))
+    changed = (*TRANSACTION_STATES[:at], longer, *TRANSACTION_STATES[at + 1 :])
+    assert reply_layout(changed, LABEL_STATES) != reply_layout(TRANSACTION_STATES, LABEL_STATES)
+
+
+def test_todays_definitions_keep_the_keys_they_had() -> None:
+    """Upgrading to the derived suffixes changed no key: records written before are
+    read after, so a redelivery across the upgrade still counts once. (A change to
+    the definitions fails this on purpose: it does need new keys; name them here.)"""
+    assert dedup_key("fs1", "T-991") == "fs1:{tx:T-991}:seen3"
+    assert label_dedup_key("fs1", "T-991", True) == "fs1:{tx:T-991}:label1.2"
+    assert label_dedup_key("fs1", "T-991", False) == "fs1:{tx:T-991}:label0.2"
