@@ -413,11 +413,15 @@ class LlmEngine:
     def _unmerge(self) -> None:
         if self._merged is None:
             return
-        self.model.unmerge_adapter()  # peft's bookkeeping: the adapter computes again
-        with torch.no_grad():
-            for weight, pristine in self._pristine:
-                weight.copy_(pristine)  # exact base weights, whatever the rounding did
-        self._merged = None
+        try:
+            self.model.unmerge_adapter()  # peft's bookkeeping: the adapter computes again
+        finally:
+            # Even when that failed (out of memory again): the exact base weights,
+            # whatever the rounding did, and no adapter counted as merged.
+            with torch.no_grad():
+                for weight, pristine in self._pristine:
+                    weight.copy_(pristine)
+            self._merged = None
 
 
 def _base_weights(model: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:

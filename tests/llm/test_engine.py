@@ -104,6 +104,17 @@ def test_a_merge_that_fails_half_way_leaves_the_exact_base_weights(llm_engine, m
         llm_engine.explain([case_facts(make_decision())])
     assert llm_engine.active_task is None
     assert torch.equal(weight, pristine)  # not the half-merged weights
+    # ... even when undoing it fails too: the base weights come back all the same.
+    unmerge = llm_engine.model.unmerge_adapter
+
+    def unmerge_then_fail(*args, **kwargs):
+        unmerge(*args, **kwargs)
+        raise RuntimeError("out of memory again")
+
+    monkeypatch.setattr(llm_engine.model, "unmerge_adapter", unmerge_then_fail)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        llm_engine.explain([case_facts(make_decision())])
+    assert llm_engine.active_task is None and torch.equal(weight, pristine)
     monkeypatch.undo()
     llm_engine.explain([case_facts(make_decision())])  # and the next switch works
     assert llm_engine.active_task == "explain"
