@@ -191,8 +191,9 @@ def replace_dir(source: Path, target: Path, *, keep: Callable[[Path], bool] | No
         shutil.rmtree(staging, ignore_errors=True)
 
 
-# Each failed attempt means another writer renamed its copy in since ours
-# moved the target aside: a handful covers any number of workers starting together.
+# Each failed attempt means another writer renamed its copy in since ours moved
+# the target aside. With ``keep`` (the fetch) the first such copy ends the race;
+# without it, 16 lost races in a row mean writers that never stop.
 _RENAME_ATTEMPTS = 16
 
 

@@ -12,7 +12,9 @@ one the count cap reaches before its decision said ``allow``: its case may
 still be on its way (the cases topic lags the transactions topic in a burst,
 or when the consumer catches up), and the verdict's label takes its device,
 IP and merchant from this row; without them the label-based risk features
-never learn from the verdict. Age alone removes those rows.
+never learn from the verdict. Age alone removes those rows, so transactions
+whose decision never comes (the scorer down, or a transaction it
+dead-lettered) are bounded by ``days``, not by the count.
 """
 
 from __future__ import annotations

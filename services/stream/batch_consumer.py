@@ -13,7 +13,8 @@ same batch is retried with backoff until it succeeds or the process is asked
 to stop; nothing is committed meanwhile, so nothing is lost either way. A
 broker that stops acknowledging is waited for (logged every 30 s) until
 librdkafka delivers or gives up on each message (``message.timeout.ms``), or
-the process is asked to stop.
+the process is asked to stop (seen within a second); before partitions are
+handed over, for 30 s at most.
 
 ``in_flight > 1`` (the scorer) stops waiting for the broker between batches: a
 batch's offsets are committed as soon as its own messages are acknowledged
@@ -61,9 +62,12 @@ __all__ = ["BatchResult", "LoopStats", "MicroBatchConsumer", "Retriable"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How long one wait for the broker's acknowledgements lasts before it is logged
-#: and started again (the wait itself ends only on delivery, failure or stop).
+#: How often a wait for the broker's acknowledgements is logged (the wait itself
+#: ends only on delivery, failure or stop).
 _FLUSH_ROUND_S = 30.0
+#: The longest wait for acknowledgements before partitions are handed over (the
+#: group waits for this member; what is not acknowledged by then is redelivered).
+_REVOKE_WAIT_S = 30.0
 
 
 class Retriable(Exception):  # noqa: N818 - it names the policy, not a failure kind
@@ -120,7 +124,7 @@ class MicroBatchConsumer(Generic[T]):
         """``idle`` is called whenever a poll brings nothing and ``closing`` once
         before the loop closes (after its last batch): a handler's work for quiet
         moments and for the end (the scorer's: counting the transactions it
-        decided while Redis was down). Neither may raise."""
+        decided while Redis was down). What they raise is logged, not raised."""
         if in_flight > 1 and not isinstance(producer, TrackedProducer):
             raise ValueError("in_flight > 1 needs a TrackedProducer shared with the handler")
         self.consumer = consumer
@@ -164,8 +168,7 @@ class MicroBatchConsumer(Generic[T]):
                 if batch is None:
                     messages = self._poll(self.max_wait_s)
                     if not messages:
-                        if self.idle is not None:
-                            self.idle()
+                        self._call_hook(self.idle)
                         if self._pending:
                             self.producer.poll(0)
                             self._commit_delivered(wait=False, sync=False)
@@ -217,8 +220,7 @@ class MicroBatchConsumer(Generic[T]):
             self._finish_unfinished()
         except KafkaError as exc:
             log.warning("a handled batch not finished on close (will be redelivered): %s", exc)
-        if self.closing is not None:
-            self.closing()
+        self._call_hook(self.closing)
         remaining = self.producer.flush(10)
         if self._pending and not remaining:
             try:
@@ -229,6 +231,16 @@ class MicroBatchConsumer(Generic[T]):
             self.consumer.close()
         except RuntimeError:
             pass  # already closed
+
+    @staticmethod
+    def _call_hook(hook: Callable[[], None] | None) -> None:
+        """A handler's idle / closing work: a failure there is logged, never the loop's end."""
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:
+            log.exception("the handler's %s hook failed", getattr(hook, "__name__", "hook"))
 
     def _poll(self, timeout_s: float) -> list[Message]:
         with kafka_errors("consuming"):
@@ -330,25 +342,29 @@ class MicroBatchConsumer(Generic[T]):
             self._deliver_then_commit(messages)
         self.stats.dead_letters += len(letters) + len(result.dead_letters)
 
-    def _await_deliveries(self) -> int:
+    def _await_deliveries(self, limit_s: float | None = None) -> int:
         """Wait until the producer holds nothing unacknowledged; what is left when stopped.
 
         A broker that is down is waited out, not given up on after one round:
         librdkafka retries each message until its ``message.timeout.ms`` (300 s
         by default) and then reports it failed, which ends the wait too. Until
-        then nothing is committed; a stop request ends the wait (the batch is
-        then redelivered to whoever owns its partitions next).
+        then nothing is committed. A stop request ends the wait within a second
+        (the batch is then redelivered to whoever owns its partitions next), and
+        so does ``limit_s`` (a rebalance must not wait minutes for a broker).
         """
-        waited = 0.0
+        waited, logged = 0.0, 0.0
+        step = min(1.0, _FLUSH_ROUND_S)
         while True:
-            remaining: int = self.producer.flush(_FLUSH_ROUND_S)
-            if remaining == 0 or self.stop.is_set():
+            remaining: int = self.producer.flush(step)
+            waited += step
+            if remaining == 0 or self.stop.is_set() or (limit_s is not None and waited >= limit_s):
                 return remaining
-            waited += _FLUSH_ROUND_S
-            log.warning(
-                "broker not acknowledging: %d message(s) undelivered after %.0f s; "
-                "waiting, offsets not committed", remaining, waited,
-            )  # fmt: skip
+            if waited - logged >= _FLUSH_ROUND_S:
+                logged = waited
+                log.warning(
+                    "broker not acknowledging: %d message(s) undelivered after %.0f s; "
+                    "waiting, offsets not committed", remaining, waited,
+                )  # fmt: skip
 
     def _deliver_then_commit(self, messages: list[Message]) -> None:
         remaining = self._await_deliveries()
@@ -362,10 +378,10 @@ class MicroBatchConsumer(Generic[T]):
             )
         self._commit(_last_offsets(messages), sync=True)
 
-    def _commit_delivered(self, *, wait: bool, sync: bool) -> None:
+    def _commit_delivered(self, *, wait: bool, sync: bool, limit_s: float | None = None) -> None:
         """Commit the oldest pending batches whose messages were all acknowledged."""
         if wait:
-            remaining = self._await_deliveries()
+            remaining = self._await_deliveries(limit_s)
             if remaining:
                 raise KafkaError(f"{remaining} undelivered; offsets not committed", retriable=True)
         offsets: dict[tuple[str, int], int] = {}
@@ -394,7 +410,7 @@ class MicroBatchConsumer(Generic[T]):
             log.warning("a handled batch not finished before revocation: %s", exc)
         if self._pending:
             try:
-                self._commit_delivered(wait=True, sync=True)
+                self._commit_delivered(wait=True, sync=True, limit_s=_REVOKE_WAIT_S)
             except KafkaError as exc:
                 log.warning("not committed before revocation (will be redelivered): %s", exc)
         self._held -= {(tp.topic, tp.partition) for tp in partitions}

@@ -4,7 +4,8 @@ The loop used to flush for 30 s once and then raise, and the process exited:
 a broker outage longer than that stopped every scorer. Now it waits (logging
 each round) until each message is delivered or librdkafka gives up on it
 (``message.timeout.ms``), or until it is asked to stop; nothing is committed
-meanwhile. Here the round is 0.5 s and the embedded broker is frozen for 3 s.
+meanwhile. Here the embedded broker is frozen (SIGSTOP) for longer than a round, shortened
+to 0.5 s so the test needs no 30 s outage.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import pytest
 from confluent_kafka import Message, TopicPartition
 
 from contracts.settings import Settings
+from services.exceptions import KafkaError
 from services.kafka.clients import make_consumer, make_producer
 from services.kafka.reader import read_topic
 from services.stream import batch_consumer
 from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
 from services.stream.delivery import DeliveryTracker
+from services.stream.shutdown import StopFlag
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +86,56 @@ def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
     finally:
         probe.close()
     assert committed.offset == len(values)
+
+
+def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
+    local_stack: Settings, settings: Settings, kafka_producer
+) -> None:
+    """SIGTERM while the broker does not answer: the loop stops waiting (its batch
+    uncommitted, so redelivered) instead of waiting the broker out."""
+    pid_file = local_stack.state_dir / "stack" / "kafka.pid"
+    broker = int(pid_file.read_text().splitlines()[0])
+    source, out = settings.kafka.topics.transactions, settings.kafka.topics.decisions
+    kafka_producer.produce(source, value=b"m0", key=b"k")
+    assert kafka_producer.flush(10) == 0
+    producer = make_producer(settings.kafka)
+    timers: list[threading.Timer] = []
+    stop = StopFlag()
+    partitions: set[int] = set()
+
+    def handle(batch: list[tuple[Message, bytes]]) -> BatchResult:
+        for msg, value in batch:
+            partitions.add(msg.partition() or 0)
+            producer.produce(out, value=value, key=b"k")
+        os.kill(broker, signal.SIGSTOP)  # frozen for 8 s; the stop comes after 1.5 s
+        timers.extend([threading.Timer(1.5, stop.set),
+                       threading.Timer(8.0, os.kill, (broker, signal.SIGCONT))])  # fmt: skip
+        for timer in timers:
+            timer.start()
+        return BatchResult()
+
+    group = f"{source}-stop"
+    loop = MicroBatchConsumer(
+        make_consumer(settings.kafka, group),
+        producer,
+        [source],
+        lambda data: data,
+        handle,
+        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
+        stop=stop,
+    )
+    try:
+        # Before, the flush waited out the freeze, then committed as if never asked to stop.
+        with pytest.raises(KafkaError, match="undelivered"):
+            loop.run(max_messages=1, idle_exit_s=30)
+    finally:
+        for timer in timers:
+            timer.join(15)
+        os.kill(broker, signal.SIGCONT)
+    (partition,) = partitions
+    probe = make_consumer(settings.kafka, group)
+    try:
+        (committed,) = probe.committed([TopicPartition(source, partition)], timeout=10)
+    finally:
+        probe.close()
+    assert committed.offset < 0, "not committed: the batch is redelivered"
