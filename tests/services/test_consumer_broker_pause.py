@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Message, Producer, TopicPartition
 
 from contracts.settings import Settings
 from services.exceptions import KafkaError
@@ -34,8 +36,7 @@ def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
     local_stack: Settings, settings: Settings, kafka_producer, monkeypatch, caplog
 ) -> None:
     monkeypatch.setattr(batch_consumer, "_FLUSH_ROUND_S", 0.5)
-    pid_file = local_stack.state_dir / "stack" / "kafka.pid"
-    broker = int(pid_file.read_text().splitlines()[0])
+    broker = _broker_pid(local_stack)
     source, out = settings.kafka.topics.transactions, settings.kafka.topics.decisions
     values = [f"m{i}".encode() for i in range(6)]
     for value in values:
@@ -57,15 +58,7 @@ def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
         return BatchResult()
 
     group = f"{source}-pause"
-    loop = MicroBatchConsumer(
-        make_consumer(settings.kafka, group),
-        producer,
-        [source],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        max_batch=3,
-    )
+    loop = _bytes_loop(settings, producer, group, handle, max_batch=3)
     try:
         with caplog.at_level("WARNING", logger=batch_consumer.__name__):
             stats = loop.run(max_messages=len(values), idle_exit_s=30)  # raised KafkaError before
@@ -80,12 +73,7 @@ def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
     delivered = read_topic(settings.kafka, out, idle_ms=700)
     assert sorted(r.value for r in delivered) == values
     (partition,) = partitions
-    probe = make_consumer(settings.kafka, group)
-    try:
-        (committed,) = probe.committed([TopicPartition(source, partition)], timeout=10)
-    finally:
-        probe.close()
-    assert committed.offset == len(values)
+    assert _committed(settings, group, partition) == len(values)
 
 
 def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
@@ -93,8 +81,7 @@ def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
 ) -> None:
     """SIGTERM while the broker does not answer: the loop stops waiting (its batch
     uncommitted, so redelivered) instead of waiting the broker out."""
-    pid_file = local_stack.state_dir / "stack" / "kafka.pid"
-    broker = int(pid_file.read_text().splitlines()[0])
+    broker = _broker_pid(local_stack)
     source, out = settings.kafka.topics.transactions, settings.kafka.topics.decisions
     kafka_producer.produce(source, value=b"m0", key=b"k")
     assert kafka_producer.flush(10) == 0
@@ -115,15 +102,7 @@ def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
         return BatchResult()
 
     group = f"{source}-stop"
-    loop = MicroBatchConsumer(
-        make_consumer(settings.kafka, group),
-        producer,
-        [source],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        stop=stop,
-    )
+    loop = _bytes_loop(settings, producer, group, handle, stop=stop)
     try:
         # Before, the flush waited out the freeze, then committed as if never asked to stop.
         with pytest.raises(KafkaError, match="undelivered"):
@@ -133,9 +112,38 @@ def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
             timer.join(15)
         os.kill(broker, signal.SIGCONT)
     (partition,) = partitions
+    assert _committed(settings, group, partition) < 0, "not committed: the batch is redelivered"
+
+
+def _broker_pid(local_stack: Settings) -> int:
+    return int((local_stack.state_dir / "stack" / "kafka.pid").read_text().splitlines()[0])
+
+
+def _bytes_loop(
+    settings: Settings,
+    producer: Producer,
+    group: str,
+    handle: Callable[[list[tuple[Message, bytes]]], BatchResult],
+    **options: Any,
+) -> MicroBatchConsumer[bytes]:
+    """A loop over the transactions topic handing ``handle`` the raw bytes."""
+    return MicroBatchConsumer(
+        make_consumer(settings.kafka, group),
+        producer,
+        [settings.kafka.topics.transactions],
+        lambda data: data,
+        handle,
+        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
+        **options,
+    )
+
+
+def _committed(settings: Settings, group: str, partition: int) -> int:
+    """The group's committed offset of the transactions topic's ``partition`` (< 0: none)."""
     probe = make_consumer(settings.kafka, group)
     try:
-        (committed,) = probe.committed([TopicPartition(source, partition)], timeout=10)
+        topic = settings.kafka.topics.transactions
+        (committed,) = probe.committed([TopicPartition(topic, partition)], timeout=10)
     finally:
         probe.close()
-    assert committed.offset < 0, "not committed: the batch is redelivered"
+    return int(committed.offset)

@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from contracts.events import Decision
+from contracts.events import Decision, Transaction
 from contracts.settings import Settings
 from services.kafka.reader import read_topic
 from services.scoring.pipeline import DEGRADED_REASON
@@ -51,6 +51,22 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 def outage_settings(scorer_settings: Settings, private_redis: PrivateRedis) -> Settings:
     redis = scorer_settings.redis.model_copy(update={"url": private_redis.url})
     return scorer_settings.model_copy(update={"redis": redis})
+
+
+def _decide_by_rules_while_redis_is_down(
+    settings: Settings,
+    private_redis: PrivateRedis,
+    scorer: ScorerThread,
+    before: list[Transaction],
+    during: list[Transaction],
+) -> None:
+    """``before`` decided with features; Redis killed; ``during`` decided by the rules."""
+    produce_transactions(settings, before)
+    assert len(read_decisions(settings, len(before))) == len(before)
+    private_redis.kill()
+    produce_transactions(settings, during)
+    assert len(read_decisions(settings, len(before) + len(during))) == len(before) + len(during)
+    assert len(scorer.handler.backlog) == len(during)
 
 
 def _wait_for_retries(scorer: ScorerThread, at_least: int) -> None:
@@ -142,12 +158,7 @@ def test_rules_only_backlog_is_counted_as_soon_as_redis_answers_with_no_new_batc
     before, during, after = stream[:PHASE], stream[PHASE : 2 * PHASE], stream[2 * PHASE :]
     config = ScorerConfig(group_id="outage-quiet", degraded="rules-only")
     with ScorerThread(settings, config) as scorer:
-        produce_transactions(settings, before)
-        assert len(read_decisions(settings, len(before))) == len(before)
-        private_redis.kill()
-        produce_transactions(settings, during)
-        assert len(read_decisions(settings, len(before) + len(during))) == PHASE * 2
-        assert len(scorer.handler.backlog) == len(during)
+        _decide_by_rules_while_redis_is_down(settings, private_redis, scorer, before, during)
 
         private_redis.start()
         deadline = time.monotonic() + 15
@@ -173,12 +184,7 @@ def test_a_scorer_stopped_during_the_outage_names_what_it_could_not_count(
     config = ScorerConfig(group_id="outage-stop", degraded="rules-only")
     with caplog.at_level("ERROR", logger="services.scoring.service"):
         with ScorerThread(settings, config) as scorer:
-            produce_transactions(settings, before)
-            assert len(read_decisions(settings, len(before))) == len(before)
-            private_redis.kill()
-            produce_transactions(settings, during)
-            assert len(read_decisions(settings, PHASE * 2)) == PHASE * 2
-            assert len(scorer.handler.backlog) == len(during)
+            _decide_by_rules_while_redis_is_down(settings, private_redis, scorer, before, during)
     (error,) = [r.getMessage() for r in caplog.records if "never counted" in r.getMessage()]
     assert error.startswith(f"stopping with {len(during)} transaction(s)")
     shown = error.partition("the first: ")[2].split(", ")
