@@ -13,21 +13,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from confluent_kafka import Message, Producer, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from contracts.settings import Settings
 from services.exceptions import KafkaError
 from services.kafka.clients import make_consumer, make_producer
 from services.kafka.reader import read_topic
 from services.stream import batch_consumer
-from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
-from services.stream.dead_letter import DeadLetterSink
-from services.stream.delivery import DeliveryTracker
+from services.stream.batch_consumer import BatchResult
 from services.stream.shutdown import StopFlag
+from tests.services.loops import bytes_loop
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +55,7 @@ def test_a_broker_frozen_for_several_flush_rounds_is_waited_out(
         return BatchResult()
 
     group = f"{source}-pause"
-    loop = _bytes_loop(settings, producer, group, handle, max_batch=3)
+    loop = bytes_loop(settings, group, handle, producer=producer, max_batch=3)
     try:
         with caplog.at_level("WARNING", logger=batch_consumer.__name__):
             stats = loop.run(max_messages=len(values), idle_exit_s=30)  # raised KafkaError before
@@ -102,7 +99,7 @@ def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
         return BatchResult()
 
     group = f"{source}-stop"
-    loop = _bytes_loop(settings, producer, group, handle, stop=stop)
+    loop = bytes_loop(settings, group, handle, producer=producer, stop=stop)
     try:
         # Before, the flush waited out the freeze, then committed as if never asked to stop.
         with pytest.raises(KafkaError, match="undelivered"):
@@ -117,25 +114,6 @@ def test_a_stop_request_ends_the_wait_for_a_frozen_broker(
 
 def _broker_pid(local_stack: Settings) -> int:
     return int((local_stack.state_dir / "stack" / "kafka.pid").read_text().splitlines()[0])
-
-
-def _bytes_loop(
-    settings: Settings,
-    producer: Producer,
-    group: str,
-    handle: Callable[[list[tuple[Message, bytes]]], BatchResult],
-    **options: Any,
-) -> MicroBatchConsumer[bytes]:
-    """A loop over the transactions topic handing ``handle`` the raw bytes."""
-    return MicroBatchConsumer(
-        make_consumer(settings.kafka, group),
-        producer,
-        [settings.kafka.topics.transactions],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        **options,
-    )
 
 
 def _committed(settings: Settings, group: str, partition: int) -> int:

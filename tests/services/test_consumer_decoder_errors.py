@@ -12,11 +12,9 @@ from __future__ import annotations
 from confluent_kafka import Message
 
 from contracts.settings import Settings
-from services.kafka.clients import make_consumer, make_producer
 from services.kafka.reader import read_topic
-from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
-from services.stream.dead_letter import DeadLetterSink
-from services.stream.delivery import DeliveryTracker
+from services.stream.batch_consumer import BatchResult
+from tests.services.loops import bytes_loop
 
 
 def _surprising_decoder(data: bytes) -> bytes:
@@ -40,16 +38,7 @@ def test_an_unexpected_decoder_error_is_a_dead_letter_not_a_crash(
         handled.extend(value for _, value in batch)
         return BatchResult()
 
-    producer = make_producer(settings.kafka)
-    loop = MicroBatchConsumer(
-        make_consumer(settings.kafka, f"{topic}-decoder"),
-        producer,
-        [topic],
-        _surprising_decoder,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        max_batch=2,
-    )
+    loop = bytes_loop(settings, f"{topic}-decoder", handle, decode=_surprising_decoder, max_batch=2)
     stats = loop.run(max_messages=len(values), idle_exit_s=20)
 
     assert handled == [b"m0", b"m2", b"m4"]

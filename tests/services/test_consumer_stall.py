@@ -20,17 +20,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Message
 
 from contracts.settings import Settings
-from services.kafka.clients import make_consumer, make_producer
-from services.stream.batch_consumer import BatchResult, MicroBatchConsumer
-from services.stream.dead_letter import DeadLetterSink
-from services.stream.delivery import DeliveryTracker
+from services.stream.batch_consumer import BatchResult
 from services.stream.shutdown import StopFlag
+from tests.services.loops import bytes_loop
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +85,7 @@ def test_a_loop_frozen_past_its_session_timeout_redelivers_the_batch_and_goes_on
             done.set()  # all handled, the frozen batch again too: no need to wait out idleness
         return BatchResult()
 
-    loop = _bytes_loop(settings, group, handle, max_batch=10, stop=done)
+    loop = bytes_loop(settings, group, handle, max_batch=10, stop=done)
     try:
         # A rejoin after the freeze takes seconds, more on a slow host: idle exit is a backstop.
         loop.run(idle_exit_s=60)  # raised KafkaError (UNKNOWN_MEMBER_ID) before
@@ -123,7 +120,7 @@ def test_time_spent_handling_a_batch_is_not_idle_time(settings: Settings, kafka_
         handled.extend(value for _, value in batch)
         return BatchResult()
 
-    loop = _bytes_loop(settings, f"{topic}-idle", handle, max_batch=5)
+    loop = bytes_loop(settings, f"{topic}-idle", handle, max_batch=5)
     # The limit outlasts the group join (~3 s, more on a slow host) but not the slow batch.
     try:
         stats = loop.run(max_messages=10, idle_exit_s=12)  # stopped after the slow batch before
@@ -133,25 +130,3 @@ def test_time_spent_handling_a_batch_is_not_idle_time(settings: Settings, kafka_
     assert stats.messages == 10
     assert sorted(handled) == sorted([f"early{i}".encode() for i in range(5)]
                                      + [f"late{i}".encode() for i in range(5)])  # fmt: skip
-
-
-def _bytes_loop(
-    settings: Settings,
-    group: str,
-    handle: Callable[[list[tuple[Message, bytes]]], BatchResult],
-    *,
-    max_batch: int,
-    stop: StopFlag | None = None,
-) -> MicroBatchConsumer[bytes]:
-    """A loop over the transactions topic that hands ``handle`` the raw bytes."""
-    producer = make_producer(settings.kafka)
-    return MicroBatchConsumer(
-        make_consumer(settings.kafka, group),
-        producer,
-        [settings.kafka.topics.transactions],
-        lambda data: data,
-        handle,
-        DeadLetterSink(producer, settings.kafka.topics.dead_letter, DeliveryTracker()),
-        max_batch=max_batch,
-        stop=stop,
-    )
