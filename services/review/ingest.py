@@ -23,11 +23,11 @@ table. Redelivering any batch leaves the store as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, or_
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, or_
 
 from contracts.codec import encode
 from contracts.events import (
@@ -190,12 +190,12 @@ def write_batch(engine: Engine, connection: Connection, batch: IngestBatch) -> N
             index_elements=["tx_id", "tag"]
         )
         connection.execute(statement, tag_rows)
-    _upsert_explanations(engine, connection, batch.explanations)
+    _upsert(engine, connection, explanations, "tx_id", batch.explanations, _ranks_higher)
     _fill_columns(engine, connection, batch.transactions, _TRANSACTION_COLUMNS)
     _fill_columns(engine, connection, batch.decisions, ("action", "score"))
     _insert_or_ignore(engine, connection, user_messages, "message_id", batch.messages.values())
-    _upsert_newest(
-        engine, connection, message_analyses, "message_id", "analysed_at_ms", batch.analyses
+    _upsert(
+        engine, connection, message_analyses, "message_id", batch.analyses, _newer("analysed_at_ms")
     )
 
 
@@ -212,24 +212,34 @@ def _insert_or_ignore(
         connection.execute(statement, values)
 
 
-def _upsert_newest(
+# Which of two rows of one key is kept: given the stored columns and the new
+# row's (``excluded``), true where the new one replaces the stored one.
+_Better = Callable[[Any, Any], ColumnElement[bool]]
+
+
+def _upsert(
     engine: Engine,
     connection: Connection,
     table: Table,
     key: str,
-    version: str,
     rows: dict[str, dict[str, Any]],
+    better: _Better,
 ) -> None:
+    """Insert ``rows``; one whose key is stored replaces it only where ``better`` says so."""
     if not rows:
         return
     statement = insert_for(engine, table)
     statement = statement.on_conflict_do_update(
         index_elements=[key],
         set_={name: statement.excluded[name] for name in table.c.keys() if name != key},
-        # An older version redelivered (or overtaken) never replaces a newer one.
-        where=table.c[version] < statement.excluded[version],
+        where=better(table.c, statement.excluded),
     )
     connection.execute(statement, list(rows.values()))
+
+
+def _newer(version: str) -> _Better:
+    """An older version redelivered (or overtaken) never replaces a newer one."""
+    return lambda stored, new: stored[version] < new[version]
 
 
 def _explanation_rank(source: str, generated_at_ms: int) -> tuple[bool, int]:
@@ -239,24 +249,12 @@ def _explanation_rank(source: str, generated_at_ms: int) -> tuple[bool, int]:
     return (source == "model", generated_at_ms)
 
 
-def _upsert_explanations(
-    engine: Engine, connection: Connection, rows: dict[str, dict[str, Any]]
-) -> None:
-    if not rows:
-        return
-    statement = insert_for(engine, explanations)
-    stored, new = explanations.c, statement.excluded
-    # _explanation_rank, in SQL: the new row replaces the stored one when it ranks higher.
-    better = or_(
+def _ranks_higher(stored: Any, new: Any) -> ColumnElement[bool]:
+    """``_explanation_rank`` in SQL: the new explanation outranks the stored one."""
+    return or_(
         and_(new.source == "model", stored.source != "model"),
         and_(new.source == stored.source, stored.generated_at_ms < new.generated_at_ms),
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["tx_id"],
-        set_={name: new[name] for name in explanations.c.keys() if name != "tx_id"},
-        where=better,
-    )
-    connection.execute(statement, list(rows.values()))
 
 
 def _fill_columns(

@@ -77,11 +77,10 @@ class OutboxPublisher:
         """One round; returns how many labels were acknowledged and stamped."""
         with kafka_errors(f"producing labels to {self.topic!r}"):
             self.producer.poll(0)  # reports of earlier rounds' stragglers, before the read
-        waiting = len(self._in_flight) + len(self._acked)
-        with self.store.pending_labels(self.batch_size + waiting) as outbox:
+        # In flight, or acknowledged but not yet stamped: those must not go twice.
+        taken = self._in_flight.union(self._acked)
+        with self.store.pending_labels(self.batch_size + len(taken)) as outbox:
             with kafka_errors(f"producing labels to {self.topic!r}"):
-                # Neither in flight nor acknowledged-but-unstamped: those must not go twice.
-                taken = self._in_flight.union(self._acked)
                 fresh = [label for label in outbox.labels if label.id not in taken]
                 for label in fresh[: self.batch_size]:
                     self.producer.produce(
