@@ -154,6 +154,12 @@ class ReviewSettings(_Section):
     #: Signs session tokens; set it in production (a random one is made per state dir).
     secret_key: SecretStr | None = None
     token_ttl_s: int = Field(default=8 * 3600, ge=60)
+    #: Login throttling: a user name with this many failed logins in ``login_window_s`` ...
+    login_max_failures: int = Field(default=10, ge=1)
+    #: ... or a client address with this many (whatever the names) ...
+    login_max_failures_per_client: int = Field(default=50, ge=1)
+    #: ... is refused (HTTP 429) until its oldest failure in the window is this old.
+    login_window_s: int = Field(default=900, ge=1)
     #: A claim lapses after this long, so a case left by an analyst who went home reopens.
     claim_ttl_s: int = Field(default=30 * 60, ge=10)
     #: Session cookie only over HTTPS; set it when a TLS proxy is in front.

@@ -34,23 +34,31 @@ def _store() -> ReviewStore:
     return ReviewStore.from_settings(load_settings())
 
 
-@users.command("add")
-@click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), default="analyst", show_default=True)
-@click.option(
+def _read_password(password_env: str | None) -> str:
+    if password_env is None:
+        password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    from_env = os.environ.get(password_env)
+    if not from_env:
+        raise click.ClickException(f"environment variable {password_env} is not set")
+    return from_env
+
+
+_PASSWORD_ENV = click.option(
     "--password-env",
     metavar="VAR",
     default=None,
     help="Read the password from environment variable VAR (default: prompt for it).",
 )
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="analyst", show_default=True)
+@_PASSWORD_ENV
 def add_user(name: str, role: str, password_env: str | None) -> None:
     """Create user NAME with a password (stored as a salted scrypt hash)."""
-    if password_env is not None:
-        password = os.environ.get(password_env)
-        if not password:
-            raise click.ClickException(f"environment variable {password_env} is not set")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_env)
     store = _store()
     try:
         user = store.add_user(name, role, password, actor=_SYSTEM_ACTOR)
@@ -85,6 +93,44 @@ def remove_user(name: str) -> None:
     finally:
         store.close()
     click.echo(f"removed {name}")
+
+
+@users.command("set-password")
+@click.argument("name")
+@_PASSWORD_ENV
+def set_password(name: str, password_env: str | None) -> None:
+    """Give user NAME a new password; every session they had ends at once."""
+    password = _read_password(password_env)
+    store = _store()
+    try:
+        store.set_password(name, password, actor=_SYSTEM_ACTOR)
+    finally:
+        store.close()
+    click.echo(f"new password for {name}; their earlier sessions are over")
+
+
+@users.command("logout")
+@click.argument("name")
+def end_sessions(name: str) -> None:
+    """Log user NAME out everywhere: every token issued to them so far stops working."""
+    store = _store()
+    try:
+        store.end_sessions(name, actor=_SYSTEM_ACTOR)
+    finally:
+        store.close()
+    click.echo(f"ended every session of {name}")
+
+
+@users.command("unlock")
+@click.argument("name")
+def unlock(name: str) -> None:
+    """Forget the failed logins of user name NAME, lifting its login throttling."""
+    store = _store()
+    try:
+        cleared = store.unlock(name, actor=_SYSTEM_ACTOR)
+    finally:
+        store.close()
+    click.echo(f"cleared {cleared} failed login(s) of {name}")
 
 
 @review.command("token")

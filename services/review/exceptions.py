@@ -9,6 +9,7 @@ Hierarchy::
         ├── CaseNotFoundError    no case with that transaction id          (HTTP 404)
         ├── CaseConflictError    claimed by someone else, already decided  (HTTP 409)
         ├── AuthError            bad credentials, bad or expired token     (HTTP 401)
+        ├── LoginThrottledError  too many failed logins; ``retry_after_s`` (HTTP 429)
         ├── ForbiddenError       authenticated, but the role may not       (HTTP 403)
         └── UserError            a user cannot be added (exists, bad name or role)
 
@@ -24,6 +25,7 @@ __all__ = [
     "CaseConflictError",
     "CaseNotFoundError",
     "ForbiddenError",
+    "LoginThrottledError",
     "ReviewError",
     "ReviewStoreError",
     "UserError",
@@ -73,3 +75,14 @@ class ForbiddenError(ReviewError):
 
 class UserError(ReviewError):
     """A user cannot be created or changed as asked."""
+
+
+class LoginThrottledError(ReviewError):
+    """Too many failed logins for a user name or from a client; try after ``retry_after_s``."""
+
+    def __init__(self, who: str, failures: int, *, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"too many failed logins for {who} ({failures} recently); "
+            f"try again in {retry_after_s} s"
+        )

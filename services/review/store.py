@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from contracts.events import Label
 from contracts.settings import Settings
-from services.review import actions, outbox, retention
+from services.review import actions, audit, outbox, retention, sessions
 from services.review import users as user_table
 from services.review.audit import read_audit
 from services.review.casefile import read_case
@@ -27,9 +27,11 @@ from services.review.database import (
     describe,
     store_errors,
 )
+from services.review.exceptions import UserError
 from services.review.ingest import IngestBatch, write_batch
 from services.review.queue import read_queue
-from services.review.tokens import Clock, wall_clock_ms
+from services.review.sessions import DEFAULT_LOGIN_POLICY, LoginPolicy
+from services.review.tokens import Clock, TokenClaims, wall_clock_ms
 from services.review.views import AuditEntry, CaseDetail, QueueFilter, QueuePage, User
 
 __all__ = ["ReviewStore"]
@@ -45,9 +47,11 @@ class ReviewStore:
         claim_ttl_s: int = 1800,
         recent_per_customer: int = 50,
         recent_days: int = 30,
+        login_policy: LoginPolicy = DEFAULT_LOGIN_POLICY,
         clock: Clock = wall_clock_ms,
     ) -> None:
         self.engine = engine
+        self.login_policy = login_policy
         self.claim_ttl_ms = claim_ttl_s * 1000
         self.recent_per_customer = recent_per_customer
         self.recent_days = recent_days
@@ -63,6 +67,11 @@ class ReviewStore:
             claim_ttl_s=review.claim_ttl_s,
             recent_per_customer=review.recent_per_customer,
             recent_days=review.recent_days,
+            login_policy=LoginPolicy(
+                review.login_max_failures,
+                review.login_max_failures_per_client,
+                review.login_window_s,
+            ),
             clock=clock,
         )
         store.setup()
@@ -158,9 +167,59 @@ class ReviewStore:
         with self._transaction("listing users") as connection:
             return user_table.list_users(connection)
 
-    def authenticate(self, name: str, password: str) -> User:
-        with self._transaction("checking a password") as connection:
-            return user_table.authenticate(connection, name, password)
+    def set_password(self, name: str, password: str, *, actor: str) -> None:
+        """A new password for ``name``; their sessions end."""
+        with self._transaction(f"setting the password of {name!r}") as connection:
+            user_table.set_password(connection, name, password, now_ms=self.clock(), actor=actor)
+
+    def end_sessions(self, name: str, *, actor: str) -> None:
+        """Log ``name`` out everywhere: every token issued to them so far stops working."""
+        with self._transaction(f"ending the sessions of {name!r}") as connection:
+            if user_table.find_user(connection, name) is None:
+                raise UserError(f"no user {name!r}")
+            now = self.clock()
+            sessions.end_sessions(connection, name, now_ms=now)
+            audit.record(
+                connection, at_ms=now, actor=actor, action="user-logout-all", detail={"user": name}
+            )
+
+    def unlock(self, name: str, *, actor: str) -> int:
+        """Forget ``name``'s failed logins (throttling); how many there were."""
+        with self._transaction(f"unlocking {name!r}") as connection:
+            cleared = sessions.clear_failures(connection, name)
+            audit.record(
+                connection,
+                at_ms=self.clock(),
+                actor=actor,
+                action="user-unlock",
+                detail={"user": name, "failures": cleared},
+            )
+            return cleared
+
+    # -- sessions -------------------------------------------------------------------
+
+    def login(self, name: str, password: str, *, client: str) -> User:
+        """The user when the password is theirs: ``AuthError`` otherwise, and
+        ``LoginThrottledError`` while ``name`` or ``client`` has failed too often."""
+        with self._transaction("checking a login") as connection:
+            sessions.begin_attempt(
+                connection, name, client, now_ms=self.clock(), policy=self.login_policy
+            )
+            found = user_table.credentials(connection, name)
+        # scrypt (~50 ms) outside any transaction: it must not hold the database.
+        user = user_table.check_password(found, password)
+        with self._transaction("recording a login") as connection:
+            sessions.succeed_attempt(connection, name)
+        return user
+
+    def session_user(self, claims: TokenClaims, token: str) -> User:
+        """The user a verified token speaks for, unless its session ended (``AuthError``)."""
+        with self._transaction("checking a session") as connection:
+            return sessions.session_user(connection, claims, token)
+
+    def logout(self, claims: TokenClaims, token: str) -> None:
+        with self._transaction("logging out") as connection:
+            sessions.revoke_token(connection, claims, token, now_ms=self.clock())
 
     # -- the outbox -----------------------------------------------------------------
 

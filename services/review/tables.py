@@ -13,6 +13,11 @@
     user_messages         message_id -> what a customer wrote
     message_analyses      message_id -> the LLM worker's reading of it (joined on read)
     users                 analysts and admins with salted scrypt hashes
+    session_cutoffs       user -> the instant before which their tokens stop working (a
+                          password reset, "log out everywhere")
+    revoked_tokens        one logged-out token (its SHA-256) until it would have expired
+    login_attempts        password checks not (yet) known to have succeeded, by user name
+                          and client address: what login throttling counts
     audit                 who did what to which case, when (append-only)
     label_outbox          one label per decided case, written with the verdict in the same
                           transaction; the publisher sends it and stamps ``sent_at_ms``
@@ -45,7 +50,10 @@ __all__ = [
     "label_outbox",
     "message_analyses",
     "metadata",
+    "login_attempts",
     "recent_transactions",
+    "revoked_tokens",
+    "session_cutoffs",
     "user_messages",
     "users",
 ]
@@ -161,6 +169,36 @@ users = Table(
     Column("role", String(16), nullable=False),  # analyst | admin
     Column("password_hash", String(255), nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# Sessions live in tables of their own, not in columns of ``users``: ``create_all``
+# adds a missing table to a database made by an older release, never a column.
+session_cutoffs = Table(
+    "session_cutoffs",
+    metadata,
+    Column("user_name", String(64), primary_key=True),
+    Column("not_after_ms", BigInteger, nullable=False),  # tokens issued at or before
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("ix_revoked_expires", "expires_ms"),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Index("ix_login_user", "user_name", "at_ms"),
+    Index("ix_login_client", "client", "at_ms"),
+    Index("ix_login_at", "at_ms"),
 )
 
 audit = Table(

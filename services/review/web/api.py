@@ -10,13 +10,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
 from contracts.codec import to_builtins
 from services.review.roles import Role
 from services.review.views import QueueFilter, QueueStatus
-from services.review.web.auth import ApiAdmin, ApiUser, ReviewContext, review_context
+from services.review.web.auth import (
+    ApiAdmin,
+    ApiUser,
+    ReviewContext,
+    client_address,
+    review_context,
+)
 
 __all__ = ["router"]
 
@@ -42,6 +48,10 @@ class VerdictRequest(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
+class NewPassword(BaseModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
 class NewUser(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Role
@@ -49,11 +59,18 @@ class NewUser(BaseModel):
 
 
 @router.post("/login")
-def login(body: LoginRequest, context: Context) -> LoginResponse:
-    """Exchange a user name and password for a Bearer token."""
-    user = context.store.authenticate(body.username, body.password)
+def login(body: LoginRequest, context: Context, request: Request) -> LoginResponse:
+    """Exchange a user name and password for a Bearer token (429 after too many failures)."""
+    user = context.store.login(body.username, body.password, client=client_address(request))
     token, expires = context.signer.issue(user.name)
     return LoginResponse(token=token, expires_at_ms=expires, user=user.name, role=user.role)
+
+
+@router.post("/logout")
+def logout(principal: ApiUser, context: Context) -> dict[str, bool]:
+    """End this token's session: it stops working at once."""
+    context.store.logout(principal.claims, principal.token)
+    return {"logged_out": True}
 
 
 @router.get("/me")
@@ -147,3 +164,21 @@ def add_user(body: NewUser, principal: ApiAdmin, context: Context) -> dict[str, 
 def remove_user(name: str, principal: ApiAdmin, context: Context) -> None:
     """Remove a user; their tokens stop working at once (admins)."""
     context.store.remove_user(name, actor=principal.name)
+
+
+@router.put("/users/{name}/password", status_code=status.HTTP_204_NO_CONTENT)
+def set_password(name: str, body: NewPassword, principal: ApiAdmin, context: Context) -> None:
+    """Give a user a new password; every session they had ends (admins)."""
+    context.store.set_password(name, body.password, actor=principal.name)
+
+
+@router.post("/users/{name}/logout", status_code=status.HTTP_204_NO_CONTENT)
+def end_sessions(name: str, principal: ApiAdmin, context: Context) -> None:
+    """Log a user out everywhere: every token issued to them so far stops working (admins)."""
+    context.store.end_sessions(name, actor=principal.name)
+
+
+@router.post("/users/{name}/unlock")
+def unlock(name: str, principal: ApiAdmin, context: Context) -> dict[str, int]:
+    """Forget a user name's failed logins, lifting its throttling (admins)."""
+    return {"failures_cleared": context.store.unlock(name, actor=principal.name)}

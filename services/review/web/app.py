@@ -1,7 +1,7 @@
 """The FastAPI application: routes, error mapping, and the headers every response carries.
 
 Status codes live here and only here: ``CaseNotFoundError`` 404,
-``CaseConflictError`` 409, ``AuthError`` 401, ``ForbiddenError`` 403,
+``CaseConflictError`` 409, ``AuthError`` 401, ``ForbiddenError`` 403, ``LoginThrottledError`` 429,
 ``UserError`` 400, a database failure 503. The API answers JSON; the pages
 answer HTML (and send a visitor without a valid session to the login page).
 
@@ -26,6 +26,7 @@ from services.review.exceptions import (
     CaseConflictError,
     CaseNotFoundError,
     ForbiddenError,
+    LoginThrottledError,
     ReviewError,
     ReviewStoreError,
     UserError,
@@ -104,6 +105,8 @@ def _status_of(error: ReviewError) -> int:
         return 401
     if isinstance(error, ForbiddenError):
         return 403
+    if isinstance(error, LoginThrottledError):
+        return 429
     if isinstance(error, UserError):
         return 400
     if isinstance(error, ReviewStoreError):
@@ -115,6 +118,8 @@ async def _review_error(request: Request, error: ReviewError) -> Response:
     code = _status_of(error)
     if request.url.path.startswith("/api/"):
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if isinstance(error, LoginThrottledError):
+            headers = {"Retry-After": str(error.retry_after_s)}
         body: dict[str, object] = {"detail": str(error)}
         if isinstance(error, CaseConflictError):
             body["holder"] = error.holder

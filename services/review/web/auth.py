@@ -7,9 +7,10 @@
 Keeping the two apart means a cross-site form can never reach the API with
 the cookie, and a stolen Bearer token cannot drive the pages' forms.
 
-Every request verifies the token's signature and expiry, then reads the user
-from the store: a removed user is locked out at once, and the role used is
-always the current one.
+Every request verifies the token's signature and expiry, then asks the store
+whether its session still stands (``services/review/sessions.py``): a removed
+user, a logged-out token, a password reset lock a session out at once, and the
+role used is always the current one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fastapi import Depends, Request
 
 from services.review.exceptions import AuthError, ForbiddenError
 from services.review.store import ReviewStore
-from services.review.tokens import TokenSigner
+from services.review.tokens import TokenClaims, TokenSigner
 
 __all__ = [
     "COOKIE_NAME",
@@ -57,6 +58,7 @@ class Principal:
     name: str
     role: str
     token: str
+    claims: TokenClaims
 
     @property
     def is_admin(self) -> bool:
@@ -70,10 +72,13 @@ def review_context(request: Request) -> ReviewContext:
 
 def _principal(context: ReviewContext, token: str) -> Principal:
     claims = context.signer.verify(token)
-    user = context.store.find_user(claims.user)
-    if user is None:
-        raise AuthError(f"user {claims.user!r} no longer exists")
-    return Principal(user.name, user.role, token)
+    user = context.store.session_user(claims, token)
+    return Principal(user.name, user.role, token, claims)
+
+
+def client_address(request: Request) -> str:
+    """Who is calling, for login throttling: the peer address (a proxy in front is one peer)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def api_user(request: Request) -> Principal:

@@ -12,10 +12,10 @@ import math
 from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.review.exceptions import AuthError, CaseConflictError
+from services.review.exceptions import AuthError, CaseConflictError, LoginThrottledError
 from services.review.views import QueueFilter, QueueStatus
 from services.review.web.auth import (
     COOKIE_NAME,
@@ -24,6 +24,7 @@ from services.review.web.auth import (
     Principal,
     ReviewContext,
     check_csrf,
+    client_address,
     review_context,
 )
 from services.review.web.render import make_environment, shap_bars
@@ -73,13 +74,18 @@ def login_form() -> HTMLResponse:
 @router.post("/login")
 def login(
     context: Context,
+    request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
     try:
-        user = context.store.authenticate(username, password)
+        user = context.store.login(username, password, client=client_address(request))
     except AuthError as exc:
         return _render("login.html", 401, error=str(exc), username=username)
+    except LoginThrottledError as exc:
+        page = _render("login.html", 429, error=str(exc), username=username)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     token, _ = context.signer.issue(user.name)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -99,6 +105,7 @@ def logout(
     principal: PageUser, context: Context, csrf: Annotated[str, Form(max_length=128)]
 ) -> Response:
     check_csrf(context, principal, csrf)
+    context.store.logout(principal.claims, principal.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

@@ -34,12 +34,16 @@ ANALYSTS = {
     ("POST", "/cases/{tx_id:path}/release"),
     ("POST", "/cases/{tx_id:path}/verdict"),
     ("POST", "/logout"),
+    ("POST", "/api/logout"),
 }
 ADMIN_ONLY = {
     ("GET", "/api/audit"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
     ("DELETE", "/api/users/{name}"),
+    ("PUT", "/api/users/{name}/password"),
+    ("POST", "/api/users/{name}/logout"),
+    ("POST", "/api/users/{name}/unlock"),
     ("GET", "/admin/audit"),
 }
 

@@ -31,6 +31,36 @@ def _invoke(*args: str, env: dict[str, str] | None = None, input: str | None = N
     return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
 
+def test_a_password_reset_and_a_logout_from_the_command_line_end_sessions(state_dir) -> None:
+    from contracts.settings import load_settings
+    from services.review.exceptions import AuthError
+
+    env = {"OLD": "first password", "NEW": "second password"}
+    assert _invoke("review", "users", "add", "ann", "--password-env", "OLD", env=env).exit_code == 0
+    store = ReviewStore.from_settings(load_settings())
+    try:
+        signer = TokenSigner(load_secret_key(load_settings()), 60)
+        first = _invoke("review", "token", "ann").output.strip()
+        assert store.session_user(signer.verify(first), first).name == "ann"
+        reset = _invoke("review", "users", "set-password", "ann", "--password-env", "NEW", env=env)
+        assert reset.exit_code == 0 and "earlier sessions are over" in reset.output
+        with pytest.raises(AuthError, match="ended"):
+            store.session_user(signer.verify(first), first)
+        with pytest.raises(AuthError):
+            store.login("ann", "first password", client="cli-test")
+        assert store.login("ann", "second password", client="cli-test").name == "ann"
+        logout = _invoke("review", "users", "logout", "ann")
+        assert logout.exit_code == 0 and "ended every session of ann" in logout.output
+        unknown = CliRunner().invoke(cli, ["review", "users", "logout", "nobody"])
+        assert unknown.exit_code != 0 and "no user 'nobody'" in str(unknown.exception)
+        with pytest.raises(AuthError):
+            store.login("ann", "wrong password", client="cli-test")
+        unlocked = _invoke("review", "users", "unlock", "ann")
+        assert "cleared 1 failed login(s) of ann" in unlocked.output
+    finally:
+        store.close()
+
+
 def test_users_are_managed_from_the_command_line(state_dir) -> None:
     added = _invoke(
         "review", "users", "add", "ann", "--role", "admin", "--password-env", "ANN_PASSWORD",

@@ -404,10 +404,10 @@ def test_users_are_added_checked_and_removed(store) -> None:
     from services.review.exceptions import AuthError, UserError
 
     store.add_user("ann", "analyst", "correct horse", actor="cli")
-    assert store.authenticate("ann", "correct horse").role == "analyst"
+    assert store.login("ann", "correct horse", client="cli").role == "analyst"
     for name, password in (("ann", "wrong password"), ("nobody", "correct horse")):
         with pytest.raises(AuthError, match="wrong user name or password"):
-            store.authenticate(name, password)
+            store.login(name, password, client="cli")
     with pytest.raises(UserError, match="exists already"):
         store.add_user("ann", "admin", "another one", actor="cli")
     with pytest.raises(UserError, match="invalid role"):
