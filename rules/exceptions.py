@@ -43,9 +43,14 @@ class RuleProblem:
     field: str | None = None
     line: int | None = None
     column: int | None = None
+    #: The same place in the file (1-based), when it could be traced back there.
+    file_line: int | None = None
+    file_column: int | None = None
 
     def __str__(self) -> str:
         where = [self.source]
+        if self.file_line is not None:
+            where[0] += f":{self.file_line}:{self.file_column}"
         if self.rule_id is not None:
             where.append(f"rule {self.rule_id!r}")
         if self.field is not None:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -80,21 +81,162 @@ def rule_set_hash(document: object) -> str:
 
 
 def parse_rule_set(text: str, vocabulary: Vocabulary, *, source: str = "<string>") -> RuleSet:
-    """Validate and compile a rule set from YAML text; ``source`` names it in errors."""
+    """Validate and compile a rule set from YAML text; ``source`` names it in errors.
+
+    Raises ``RuleSetError`` and nothing else, whatever the text: the scorer
+    reloads files while it runs, and an edit must never take it down.
+    """
     try:
-        document = yaml.safe_load(text)
+        document, positions = _read_yaml(text)
+        return _Validator(source, vocabulary, positions, text).build(document)
+    except RuleSetError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (file line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RuleSetError([RuleProblem(source, f"not valid YAML: {problem}{where}")]) from exc
-    return _Validator(source, vocabulary).build(document)
+    except RecursionError as exc:
+        raise RuleSetError.single(source, "nested too deeply to validate") from exc
+    except Exception as exc:  # a shape the checks did not foresee: refuse it, with what broke
+        raise RuleSetError.single(
+            source, f"cannot be validated: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Scalar:
+    """Where a scalar value sits in the file: enough to turn a position inside a
+    ``when`` expression into a file line."""
+
+    line: int  # 0-based line of the value's first character (its indicator for | and >)
+    column: int
+    style: str | None  # None plain, "'" or '"' quoted, "|" literal, ">" folded
+
+
+#: id() of each mapping of the document -> its keys' value positions.
+_Positions = dict[int, dict[Any, _Scalar]]
+
+
+class _RuleFileLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys and remembers where values are.
+
+    YAML's own rule for ``{a: 1, a: 2}`` is "the last wins", so an edit that
+    leaves two ``action:`` keys in a rule (``block``, then ``allow``) would pass
+    silently as an allow rule; a second top-level ``rules:`` would drop the first.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.positions: _Positions = {}
+
+
+def _construct_mapping(loader: _RuleFileLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+    data: dict[Any, Any] = {}
+    yield data
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key == "<<":
+            continue
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:
+            continue  # unhashable: construct_mapping below says so
+        if first is not key_node:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (first at file line {first.start_mark.line + 1})",
+                key_node.start_mark,
+            )
+    data.update(loader.construct_mapping(node, deep=True))
+    loader.positions[id(data)] = {
+        loader.construct_object(key_node, deep=True): _Scalar(
+            value_node.start_mark.line,
+            value_node.start_mark.column,
+            getattr(value_node, "style", None),
+        )
+        for key_node, value_node in node.value
+        if isinstance(value_node, yaml.ScalarNode)
+    }
+
+
+_RuleFileLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _read_yaml(text: str) -> tuple[Any, _Positions]:
+    loader = _RuleFileLoader(text)
+    try:
+        return loader.get_single_data(), loader.positions
+    finally:
+        loader.dispose()
+
+
+def _file_position(text: str, value: _Scalar, line: int, column: int) -> tuple[int, int] | None:
+    """The 1-based file line and column of (``line``, ``column``) inside a ``when`` value.
+
+    A plain or quoted value starts where its node does. A block value starts on
+    the line after its indicator: ``|`` keeps its lines, ``>`` folds them into one
+    with single spaces, so a column is walked back through the source lines.
+    None when the place cannot be traced (e.g. past the first line of a plain
+    value that spans lines).
+    """
+    lines = text.splitlines()
+    if value.style not in ("|", ">"):
+        quote = 1 if value.style in ("'", '"') else 0
+        first = lines[value.line][value.column + quote :] if value.line < len(lines) else ""
+        if line == 1 and column <= len(first):
+            return value.line + 1, value.column + quote + column
+        return None
+    block = _block_lines(lines, value.line + 1)
+    if value.style == "|":
+        if line > len(block):
+            return None
+        number = block[line - 1][0]
+        return number + 1, block[0][1] + column  # (the block's indentation is not content)
+    offset = column - 1
+    for number, indent, piece in block:
+        if offset <= len(piece):
+            return number + 1, indent + offset + 1
+        offset -= len(piece) + 1
+    return None
+
+
+def _same_character(text: str, found: tuple[int, int], when: str, error: ExpressionError) -> bool:
+    """Whether the file holds, at ``found``, the character the error points at."""
+    expression_lines = when.splitlines() or [""]
+    if error.line > len(expression_lines) or error.column > len(expression_lines[error.line - 1]):
+        return True  # the end of the expression: nothing to compare
+    file_lines = text.splitlines()
+    line, column = found
+    if line > len(file_lines) or column > len(file_lines[line - 1]):
+        return False
+    wanted = expression_lines[error.line - 1][error.column - 1]
+    return file_lines[line - 1][column - 1] == wanted
+
+
+def _block_lines(lines: list[str], start: int) -> list[tuple[int, int, str]]:
+    """(0-based line, indentation, text) of a block scalar's lines from ``start``:
+    up to the first line indented less than the first one."""
+    block: list[tuple[int, int, str]] = []
+    for number in range(start, len(lines)):
+        stripped = lines[number].strip()
+        indent = len(lines[number]) - len(lines[number].lstrip())
+        if not stripped or (block and indent < block[0][1]):
+            break
+        block.append((number, indent, stripped))
+    return block
 
 
 class _Validator:
-    def __init__(self, source: str, vocabulary: Vocabulary) -> None:
+    def __init__(
+        self, source: str, vocabulary: Vocabulary, positions: _Positions, text: str = ""
+    ) -> None:
         self.source = source
         self.vocabulary = vocabulary
+        self.positions = positions
+        self.text = text
         self.problems: list[RuleProblem] = []
 
     def problem(self, text: str, rule_id: str | None = None, field: str | None = None) -> None:
@@ -183,7 +325,7 @@ class _Validator:
         if "id" in raw and not (isinstance(rule_id, str) and _RULE_ID.fullmatch(rule_id)):
             self.problem(f"id must match {_RULE_ID.pattern}", label)
         action = raw.get("action")
-        if "action" in raw and action not in ACTION_RANK:
+        if "action" in raw and not (isinstance(action, str) and action in ACTION_RANK):
             self.problem(f"unknown action {action!r} (known: {', '.join(ACTION_RANK)})", label)
         reason = raw.get("reason")
         if "reason" in raw and not (isinstance(reason, str) and _REASON.fullmatch(reason)):
@@ -192,7 +334,7 @@ class _Validator:
         if not isinstance(priority, int) or isinstance(priority, bool):
             self.problem("priority must be an integer", label)
         mode = raw.get("mode", "active")
-        if mode not in _MODES:
+        if not (isinstance(mode, str) and mode in _MODES):
             self.problem(f"mode must be one of {', '.join(_MODES)}, not {mode!r}", label)
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -211,7 +353,7 @@ class _Validator:
             if not isinstance(when, str) or not when.strip():
                 self.problem("`when` must be a non-empty expression string", label)
             else:
-                condition = self.condition(when, label, lists)
+                condition = self.condition(when, label, lists, self.positions.get(id(raw), {}))
         if len(self.problems) > before or condition is None:
             return None
         rule = Rule(
@@ -229,11 +371,21 @@ class _Validator:
         return CompiledRule(rule, condition, hit)
 
     def condition(
-        self, when: str, label: str, lists: Mapping[str, frozenset[str]]
+        self,
+        when: str,
+        label: str,
+        lists: Mapping[str, frozenset[str]],
+        positions: Mapping[Any, _Scalar],
     ) -> CompiledExpression | None:
         try:
             return compile_expression(when, self.vocabulary, lists=lists.keys())
         except ExpressionError as exc:
+            value = positions.get("when")
+            found = (
+                None if value is None else _file_position(self.text, value, exc.line, exc.column)
+            )
+            if found is not None and not _same_character(self.text, found, when, exc):
+                found = None  # escapes in a quoted value shift columns: say nothing wrong
             self.problems.append(
                 RuleProblem(
                     self.source,
@@ -242,6 +394,8 @@ class _Validator:
                     field="when",
                     line=exc.line,
                     column=exc.column,
+                    file_line=None if found is None else found[0],
+                    file_column=None if found is None else found[1],
                 )
             )
             return None

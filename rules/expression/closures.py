@@ -99,7 +99,7 @@ def divide(a: Evaluator, b: Evaluator) -> Evaluator:
         if y is None or y == 0:
             return None  # x / 0 is missing: the rule does not fire
         result: float = x / y
-        return result
+        return None if result != result else result  # inf / inf is NaN: missing
 
     return quotient
 

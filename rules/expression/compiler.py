@@ -123,6 +123,17 @@ class _Compiler:
         self.lists_used: set[str] = set()
 
     def compile(self, node: Node) -> _Out:
+        out = self._compile(node)
+        if out.constant and out.type is ValueType.NUMBER and out.value() is None:
+            # 1/0 or an overflow folds to "missing": a rule comparing with it would
+            # never fire, or (with != or not) always fire.
+            raise _error(
+                node,
+                "this constant arithmetic has no value (a division by zero or an overflow)",
+            )
+        return out
+
+    def _compile(self, node: Node) -> _Out:
         if isinstance(node, Literal):
             return self._literal(node)
         if isinstance(node, Name):

@@ -19,7 +19,8 @@ Python, so ``not a == b`` is ``not (a == b)``)::
 Everything else is rejected with the position of the first token that does
 not fit: attribute access (``a.b``), subscripts, calls on anything but a bare
 function name, chained comparisons, unbalanced parentheses, trailing tokens,
-and nesting deeper than ``MAX_DEPTH``.
+and nesting deeper than ``MAX_DEPTH`` (every operator of an arithmetic chain
+is a level: ``a*b*c`` is ``(a*b)*c``).
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ class _Parser:
     def _enter(self) -> None:
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise self._error(f"expression nested deeper than {MAX_DEPTH} levels")
+            raise self._error(
+                f"expression nested deeper than {MAX_DEPTH} levels (parentheses, calls, "
+                "not, minus signs and each operator of an arithmetic chain count)"
+            )
 
     # -- grammar ------------------------------------------------------------------------
 
@@ -216,10 +220,15 @@ class _Parser:
         return self._arithmetic(("*", "/"), self._unary)
 
     def _arithmetic(self, ops: tuple[str, str], operand: _Rule) -> Node:
-        node = operand()
+        # Each operator of a chain nests the tree one level deeper (``a*b*c`` is
+        # ``(a*b)*c``), and compiling recurses once per level: chains count too.
+        node, entered = operand(), 0
         while self._token.kind is TokenKind.OP and self._token.text in ops:
             token = self._advance()
+            entered += 1
+            self._enter()
             node = Binary(token.text, node, operand(), token.line, token.column)
+        self._depth -= entered
         return node
 
     def _unary(self) -> Node:

@@ -9,7 +9,7 @@ import pytest
 
 from rules.exceptions import ExpressionError, RuleSetError
 from rules.expression import MAX_DEPTH, MAX_EXPRESSION_CHARS, compile_expression
-from rules.loader import load_rule_set
+from rules.loader import load_rule_set, parse_rule_set
 from tests.rules.conftest import VOCABULARY, rule
 
 # (expression, a fragment of the problem, line, column)
@@ -99,8 +99,13 @@ def test_loader_names_file_rule_and_position(
     assert (found.source, found.rule_id, found.field) == (str(path), "bad_rule", "when")
     assert (found.line, found.column) == (line, column)
     message = str(caught.value)
-    assert f"{path}: rule 'bad_rule': when, line {line}, column {column}: " in message
-    assert problem in message
+    assert f": rule 'bad_rule': when, line {line}, column {column}: " in message
+    assert problem in message and str(path) in message
+    if found.file_line is not None:  # traced back to the file: to the same character
+        assert f"  {path}:{found.file_line}:{found.file_column}: rule 'bad_rule'" in message
+        in_file = path.read_text().splitlines()[found.file_line - 1][found.file_column - 1 :]
+        in_expression = text.splitlines()[line - 1][column - 1 :]
+        assert in_file[:1] == in_expression[:1]
 
 
 def test_over_long_expression() -> None:
@@ -117,6 +122,10 @@ def test_over_long_expression() -> None:
         "not " * (MAX_DEPTH + 1) + "true",
         "-" * (MAX_DEPTH + 1) + "amount > 1",
         "abs(" * (MAX_DEPTH + 1) + "amount" + ")" * (MAX_DEPTH + 1) + " > 1",
+        # A flat chain is as deep as it is long (``a*b*c`` is ``(a*b)*c``): 330 of
+        # these, 660 characters, were a RecursionError in the compiler.
+        "amount" + "*1" * 400 + " > 3",
+        "amount" + " + 1" * (MAX_DEPTH + 1) + " > 3",
     ],
 )
 def test_deep_nesting_is_refused_not_a_recursion_error(text: str) -> None:
@@ -128,3 +137,87 @@ def test_nesting_up_to_the_limit_is_fine() -> None:
     depth = MAX_DEPTH - 1
     text = "(" * depth + "amount > 1" + ")" * depth
     assert compile_expression(text, VOCABULARY).evaluate({"amount": 2.0}, {}) is True
+
+
+def test_a_long_arithmetic_chain_up_to_the_limit_is_fine() -> None:
+    text = "amount" + " + 1" * MAX_DEPTH + " > 40"
+    assert compile_expression(text, VOCABULARY).evaluate({"amount": 9.0}, {}) is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["amount > 1/0", "amount != 1/0", "not (amount == -(1/0))", "abs(1/0) < amount",
+     "amount > 1e308 * 10 - 1e308 * 10"],
+)  # fmt: skip
+def test_constant_arithmetic_without_a_value_is_refused(text: str) -> None:
+    # It folds to "missing": `>` would never fire, `!=` and `not` always would.
+    with pytest.raises(ExpressionError, match="has no value"):
+        compile_expression(text, VOCABULARY)
+
+
+def test_a_division_that_is_nan_at_run_time_is_missing() -> None:
+    expression = compile_expression("is_missing(amount * 1e308 / (amount * 1e308))", VOCABULARY)
+    assert expression.evaluate({"amount": 10.0}, {}) is True
+    assert compile_expression("amount / 2 > 1", VOCABULARY).evaluate({"amount": 10.0}, {}) is True
+
+
+# -- the file around the expressions -------------------------------------------------------
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(RuleSetError) as caught:
+        parse_rule_set(text, VOCABULARY, source="r.yaml")
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_key_given_twice_is_refused_not_last_one_wins() -> None:
+    # YAML's own rule keeps the last: this block rule would have become an allow rule.
+    twice = """version: "1"
+rules:
+  - id: big
+    when: amount > 1000
+    action: block
+    reason: R_BIG
+    action: allow
+"""
+    (problem,) = _problems(twice)
+    assert "duplicate key 'action' (first at file line 5)" in problem and "line 7" in problem
+    second_rules = 'version: "1"\nrules: [{id: a, when: amount > 1, action: block, reason: R_A}]\n'
+    (problem,) = _problems(second_rules + "rules: []\n")
+    assert "duplicate key 'rules'" in problem
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ("rules: [{id: a, when: amount > 1, action: [block], reason: R_A}]", "unknown action"),
+        ("rules: [{id: a, when: amount > 1, action: {b: 1}, reason: R_A}]", "unknown action"),
+        ("rules: [{id: a, when: amount > 1, action: flag, mode: [x], reason: R_A}]", "mode"),
+        ("description: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+    ],
+)
+def test_odd_shapes_are_problems_never_other_exceptions(document: str, fragment: str) -> None:
+    # These raised TypeError / RecursionError, which the scorer's reload did not catch.
+    problems = _problems('version: "1"\n' + document + "\n")
+    assert any(fragment in problem for problem in problems), problems
+
+
+def test_a_folded_when_is_traced_back_to_its_file_line_and_column() -> None:
+    text = """version: "1"
+rules:
+  - id: wide
+    when: >-
+      amount > 1000 and
+      cold_start and amout > 3
+    action: flag
+    reason: R_WIDE
+  - id: kept
+    when: |
+      amount > 5 and
+        amont > 3
+    action: flag
+    reason: R_KEPT
+"""
+    folded, literal = _problems(text)
+    assert folded.startswith("r.yaml:6:22: rule 'wide': when, line 1, column 34: unknown name")
+    assert literal.startswith("r.yaml:12:9: rule 'kept': when, line 2, column 3: unknown name")

@@ -19,6 +19,7 @@ from contracts.settings import Settings
 from feature_store import FEATURE_NAMES, FeatureEngine, MemoryOnlineStore
 from models.registry import ModelRegistry
 from rules import RuleSetHolder, rule_vocabulary
+from rules.reload import SETTLE_S
 from services.cli.main import cli
 from services.scoring.models import ModelSet
 from services.scoring.pipeline import ScoringPipeline
@@ -106,7 +107,8 @@ def test_shadow_rules_change_nothing_and_rule_and_list_changes_apply_live(
 
         # A new rule-set file is picked up by the running scorer.
         _write_rules(rules_file, "test-2", RELOADED_RULE)
-        time.sleep(0.3)  # the scorer looks at the file at most every 0.2 s
+        # The scorer looks at the file every 0.2 s, and reads it once it has settled.
+        time.sleep(SETTLE_S + 0.3)
         produce_transactions(settings, second)
         decided = _decide(settings, second)
         assert {d.rule_set_version.split("+")[0] for d in decided.values()} == {"test-2"}
