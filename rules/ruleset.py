@@ -7,7 +7,11 @@ Its ``version`` is the file's declared version plus a hash of its content
 Named lists: the file declares every list a rule may use, with default members.
 At evaluation the members of a list are the file's defaults *plus* the members
 of the run-time snapshot passed in (``rules.lists``); removing a file default
-means editing the file.
+means editing the file. A list checked against ``ip`` or ``country`` is typed
+by that use (``rules.lists.kinds``): its defaults are normalised (IP addresses
+to one spelling, country codes upper-cased) and a default that no transaction
+could match makes the rule set invalid; an IP list matches any spelling of the
+transaction's ``ip``.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rules.exceptions import RuleProblem, RuleSetError
 from rules.expression import CompiledExpression
 from rules.expression.types import Context, Evaluator, Lists
+from rules.lists.kinds import IpAddresses, ListKind, list_kinds, normalise_members
 from rules.outcome import ACTION_RANK, RuleAction, RuleHit, RuleOutcome, combine
 
 __all__ = ["CompiledRule", "Rule", "RuleMode", "RuleSet"]
@@ -64,9 +70,11 @@ class RuleSet:
     content_hash: str
     source: str
     rules: tuple[CompiledRule, ...]
-    #: The file's named lists with their default members.
+    #: The file's named lists with their default members (normalised by kind).
     lists: Mapping[str, frozenset[str]]
     description: str = ""
+    #: The IP and country lists, typed by the rules that use them; the rest are text.
+    list_kinds: Mapping[str, ListKind] = field(init=False)
     _plan: tuple[tuple[Evaluator, int], ...] = field(init=False, repr=False)
     _hits: tuple[RuleHit, ...] = field(init=False, repr=False)
     _nothing: RuleOutcome = field(init=False, repr=False)
@@ -74,6 +82,7 @@ class RuleSet:
     _outcomes: dict[tuple[int, ...], RuleOutcome] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._prepare_lists()
         # Evaluate in precedence order so hits come out sorted: no sort per transaction.
         enabled = sorted(
             (r for r in self.rules if r.rule.enabled),
@@ -85,6 +94,33 @@ class RuleSet:
         object.__setattr__(self, "_outcomes", {})
         object.__setattr__(self, "_nothing", RuleOutcome(None, (), (), (), self.version))
         object.__setattr__(self, "_merged", [(None, dict(self.lists))])
+
+    def _prepare_lists(self) -> None:
+        """Type the lists by their use and normalise their defaults; ``RuleSetError`` if bad.
+
+        Checked here, where the members are prepared for the membership checks, so
+        every way of building a rule set (file, reload, CLI) refuses the same files.
+        """
+        try:
+            kinds = list_kinds((r.rule.id, r.rule.when) for r in self.rules)
+        except ValueError as exc:
+            raise RuleSetError.single(self.source, str(exc)) from exc
+        problems: list[RuleProblem] = []
+        lists: dict[str, frozenset[str]] = {}
+        for name, defaults in self.lists.items():
+            kind = kinds.get(name, ListKind.TEXT)
+            try:
+                lists[name] = _membership(kind, normalise_members(kind, name, defaults))
+            except ValueError as exc:
+                problems.append(RuleProblem(self.source, str(exc)))
+        if problems:
+            raise RuleSetError(problems)
+        object.__setattr__(self, "list_kinds", kinds)
+        object.__setattr__(self, "lists", lists)
+
+    def list_kind(self, name: str) -> ListKind:
+        """What list ``name`` holds (text for a list no rule checks ``ip``/``country`` against)."""
+        return self.list_kinds.get(name, ListKind.TEXT)
 
     @property
     def version(self) -> str:
@@ -113,7 +149,9 @@ class RuleSet:
             merged = dict(self.lists)
         else:
             merged = {
-                name: defaults | runtime[name] if name in runtime else defaults
+                name: _membership(self.list_kind(name), defaults | runtime[name])
+                if name in runtime
+                else defaults
                 for name, defaults in self.lists.items()
             }
         self._merged[0] = (runtime, merged)
@@ -170,3 +208,8 @@ class RuleSet:
                 f"{rule.id:<28} {rule.action:<6} {rule.priority:>5}  {state:<8} {rule.reason}"
             )
         return lines
+
+
+def _membership(kind: ListKind, members: Iterable[str]) -> frozenset[str]:
+    """The set a rule's ``in list(..)`` checks: an IP list also finds other spellings."""
+    return IpAddresses(members) if kind is ListKind.IP else frozenset(members)

@@ -2,7 +2,10 @@
 
 Every change runs in one MULTI (members + name index + version INCR), so a
 reader that sees a new version also sees the change. ``snapshot`` reads the
-version and every list in one MULTI as well. Key layout: ``rules.lists.keys``.
+names of the lists, then the version and every list in one MULTI, under a
+WATCH of the version: a change in between (say a new list) fails the MULTI and
+the snapshot is read again, so a snapshot's version always matches its
+members. Key layout: ``rules.lists.keys``.
 Redis errors become ``ListStoreError`` here.
 """
 
@@ -18,7 +21,11 @@ from rules.exceptions import ListStoreError
 from rules.lists.base import ListSnapshot, check_list_name, check_members
 from rules.lists.keys import list_key, names_key, version_key
 
-__all__ = ["RedisListStore"]
+__all__ = ["SNAPSHOT_ATTEMPTS", "RedisListStore"]
+
+#: Reads of a snapshot before giving up while the lists keep changing (changes are
+#: operators' commands: a second read almost always succeeds).
+SNAPSHOT_ATTEMPTS = 5
 
 
 def _text(value: bytes | str) -> str:
@@ -95,14 +102,34 @@ class RedisListStore:
         return int(raw) if raw is not None else 0
 
     def snapshot(self) -> ListSnapshot:
-        names = self.names()
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            snapshot = self._try_snapshot()
+            if snapshot is not None:
+                return snapshot
+        raise ListStoreError(
+            f"could not read the lists in Redis: they changed during each of "
+            f"{SNAPSHOT_ATTEMPTS} reads",
+            backend="redis",
+        )
+
+    def _try_snapshot(self) -> ListSnapshot | None:
+        """One consistent read, or None if a change landed while reading (read again)."""
         prefix = self.key_prefix
         try:
             with self._client.pipeline(transaction=True) as pipe:
+                # The names come before the MULTI (its commands depend on them), so
+                # watch the version every change INCRs: a list created after this
+                # read of the names makes the EXEC fail instead of recording the new
+                # version without that list (which the refresher would then never read).
+                pipe.watch(version_key(prefix))  # type: ignore[no-untyped-call]
+                names = sorted(_text(name) for name in pipe.smembers(names_key(prefix)))
+                pipe.multi()
                 pipe.get(version_key(prefix))
                 for name in names:
                     pipe.smembers(list_key(prefix, name))
                 version, *sets = pipe.execute()
+        except redis.WatchError:
+            return None
         except redis.RedisError as exc:
             raise self._fail("read the lists", exc) from exc
         return ListSnapshot(

@@ -14,6 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from rules.expression.types import Vocabulary
+    from rules.lists.kinds import ListKind
     from rules.lists.redis import RedisListStore
     from rules.ruleset import RuleSet
 
@@ -68,7 +69,8 @@ def check(file: Path | None) -> None:
     rule_set = _load(file)
     click.echo(f"{rule_set.source}: version {rule_set.version}, {len(rule_set.rules)} rules")
     for name, members in sorted(rule_set.lists.items()):
-        click.echo(f"  list {name:<24} {len(members):>5} default members")
+        kind = rule_set.list_kind(name)
+        click.echo(f"  list {name:<24} {len(members):>5} default members  ({kind})")
     click.echo(f"  {'id':<28} {'action':<6} {'prio':>5}  {'mode':<8} reason")
     for line in rule_set.describe():
         click.echo(f"  {line}")
@@ -202,13 +204,75 @@ def lists() -> None:
     Lists live under <redis.key_prefix>:{lists}:... in the Redis of the settings
     (stack file, config file or FRAUDSTREAM_REDIS__URL). At evaluation a list is
     the rule file's default members plus these.
+
+    add and remove check NAME and VALUES against the rule file the scorers run
+    (--rules, as `run scorer --rules`; default: the packaged rule set): NAME must
+    be a list it declares, and a list that a rule checks `ip` or `country`
+    against takes only IP addresses (stored in one spelling, 2001:db8::1) or
+    two-letter country codes (upper-cased).
     """
 
 
-def _change(command: str, name: str, values: tuple[str, ...]) -> None:
+_RULES_OPTION = click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The rule set the scorers run (as `run scorer --rules`; default: the packaged one).",
+)
+_ALLOW_UNKNOWN_OPTION = click.option(
+    "--allow-unknown",
+    is_flag=True,
+    help="Write a list the rule file does not declare (no rule reads it until one does).",
+)
+
+
+def _list_kind(rule_set: RuleSet, name: str, allow_unknown: bool) -> ListKind:
+    """NAME's kind in ``rule_set``; an undeclared name is refused (a typo blocks nothing)."""
+    from rules.lists.kinds import ListKind
+
+    if name in rule_set.lists:
+        return rule_set.list_kind(name)
+    if allow_unknown:
+        return ListKind.TEXT
+    known = ", ".join(sorted(rule_set.lists)) or "none"
+    raise click.BadParameter(
+        f"list {name!r} is not declared in {rule_set.source} (its lists: {known}); "
+        "check the spelling, pass --rules with the scorers' rule file, "
+        "or --allow-unknown to write it anyway",
+        param_hint="NAME",
+    )
+
+
+def _members(command: str, kind: ListKind, name: str, values: tuple[str, ...]) -> list[str]:
+    """VALUES as the list stores them; ``ValueError`` for one an added member can never be."""
+    from rules.lists.kinds import normalise_members, normalised_member
+
+    if command == "remove":
+        # A member that does not normalise is removed as written: junk stored
+        # before these checks existed must be removable, and removing blocks nothing.
+        return [normalised_member(kind, value) or value for value in values]
+    return normalise_members(kind, name, values)
+
+
+def _change(
+    command: str, name: str, values: tuple[str, ...], rules_path: Path | None, allow_unknown: bool
+) -> None:
+    from rules.lists.base import check_list_name
+
+    # Everything is checked before Redis is touched: a refused command writes nothing.
+    try:
+        check_list_name(name)
+        kind = _list_kind(_load(rules_path), name, allow_unknown)
+        members = _members(command, kind, name, values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    for written, stored in zip(values, members, strict=True):
+        if written != stored:
+            click.echo(f"{name}: {written!r} is stored as {stored!r}")
     store = _store()
     try:
-        changed = getattr(store, command)(name, values)
+        changed = getattr(store, command)(name, members)
         click.echo(f"{name}: {command} {changed} of {len(values)}; version {store.version()}")
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -219,17 +283,23 @@ def _change(command: str, name: str, values: tuple[str, ...]) -> None:
 @lists.command()
 @click.argument("name")
 @click.argument("values", nargs=-1, required=True)
-def add(name: str, values: tuple[str, ...]) -> None:
+@_RULES_OPTION
+@_ALLOW_UNKNOWN_OPTION
+def add(name: str, values: tuple[str, ...], rules_path: Path | None, allow_unknown: bool) -> None:
     """Add VALUES to list NAME, as in `add blocked_countries KP IR`."""
-    _change("add", name, values)
+    _change("add", name, values, rules_path, allow_unknown)
 
 
 @lists.command()
 @click.argument("name")
 @click.argument("values", nargs=-1, required=True)
-def remove(name: str, values: tuple[str, ...]) -> None:
+@_RULES_OPTION
+@_ALLOW_UNKNOWN_OPTION
+def remove(
+    name: str, values: tuple[str, ...], rules_path: Path | None, allow_unknown: bool
+) -> None:
     """Remove VALUES from list NAME; a rule file's default members stay."""
-    _change("remove", name, values)
+    _change("remove", name, values, rules_path, allow_unknown)
 
 
 @lists.command()

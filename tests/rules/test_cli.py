@@ -33,6 +33,7 @@ def test_check_the_default_rules(runner: CliRunner) -> None:
     result = runner.invoke(rules, ["check"])
     assert result.exit_code == 0, result.output
     assert "version 2026.11-1+" in result.output
+    assert "blocked_ips" in result.output and "(ip)" in result.output
     assert "blocked_country" in result.output and "R_BLOCKED_COUNTRY" in result.output
 
 
@@ -110,3 +111,76 @@ def test_lists_add_show_remove_against_redis(runner: CliRunner, settings: Settin
 def test_lists_refuse_a_bad_name(runner: CliRunner, settings: Settings) -> None:
     result = runner.invoke(rules, ["lists", "add", "Blocked-Countries", "RU"])
     assert result.exit_code == 2 and "list name" in result.output
+
+
+def _members(settings: Settings, name: str) -> frozenset[str]:
+    store = RedisListStore.from_settings(settings.redis)
+    try:
+        return store.members(name)
+    finally:
+        store.close()
+
+
+def test_lists_store_ip_addresses_in_one_spelling(runner: CliRunner, settings: Settings) -> None:
+    added = runner.invoke(rules, ["lists", "add", "blocked_ips", "2001:DB8:0::1", "192.0.2.7"])
+    assert added.exit_code == 0, added.output
+    assert _members(settings, "blocked_ips") == {"2001:db8::1", "192.0.2.7"}
+    context = '{"ip": "2001:0db8::0001", "card_id": "C"}'
+    result = runner.invoke(rules, ["test", "--redis-lists", "--context", context])
+    assert "rules: block (R_BLOCKED_IP)" in result.output
+    removed = runner.invoke(rules, ["lists", "remove", "blocked_ips", "2001:db8:0:0::1"])
+    assert removed.exit_code == 0 and "remove 1 of 1" in removed.output, removed.output
+    # Junk stored before these checks existed can still be removed.
+    store = RedisListStore.from_settings(settings.redis)
+    try:
+        store.add("blocked_ips", ["not-an-ip"])
+    finally:
+        store.close()
+    junk = runner.invoke(rules, ["lists", "remove", "blocked_ips", "not-an-ip"])
+    assert junk.exit_code == 0 and "remove 1 of 1" in junk.output, junk.output
+    assert _members(settings, "blocked_ips") == {"192.0.2.7"}
+
+
+def test_lists_refuse_a_member_that_is_not_an_ip(runner: CliRunner, settings: Settings) -> None:
+    result = runner.invoke(rules, ["lists", "add", "blocked_ips", "10.0.0.1", "10.0.0.300"])
+    assert result.exit_code == 2, result.output
+    assert "list 'blocked_ips' holds IP addresses" in result.output
+    assert "'10.0.0.300'" in result.output
+    assert _members(settings, "blocked_ips") == frozenset()  # nothing written
+
+
+def test_lists_upper_case_country_codes_and_refuse_other_text(
+    runner: CliRunner, settings: Settings
+) -> None:
+    added = runner.invoke(rules, ["lists", "add", "blocked_countries", "ru"])
+    assert added.exit_code == 0, added.output
+    assert _members(settings, "blocked_countries") == {"RU"}
+    refused = runner.invoke(rules, ["lists", "add", "blocked_countries", "Russia"])
+    assert refused.exit_code == 2, refused.output
+    assert "list 'blocked_countries' holds two-letter ISO country codes" in refused.output
+    assert "'Russia'" in refused.output
+
+
+def test_lists_refuse_a_list_the_rule_file_does_not_declare(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    result = runner.invoke(rules, ["lists", "add", "blocked_countrys", "RU"])
+    assert result.exit_code == 2, result.output
+    assert "list 'blocked_countrys' is not declared" in result.output
+    assert "blocked_countries" in result.output and "--allow-unknown" in result.output
+    assert _members(settings, "blocked_countrys") == frozenset()
+    forced = runner.invoke(rules, ["lists", "add", "--allow-unknown", "blocked_countrys", "RU"])
+    assert forced.exit_code == 0, forced.output
+    assert _members(settings, "blocked_countrys") == {"RU"}
+    # The rule file in use decides which lists exist (`run scorer --rules` takes the same file).
+    path = rule_file(
+        tmp_path, [rule("vip", "card_id in list('vip_cards')")], lists={"vip_cards": []}
+    )
+    assert (
+        runner.invoke(rules, ["lists", "add", "--rules", str(path), "vip_cards", "C-1"]).exit_code
+        == 0
+    )
+    refused = runner.invoke(
+        rules, ["lists", "add", "--rules", str(path), "blocked_ips", "10.0.0.1"]
+    )
+    assert refused.exit_code == 2 and "vip_cards" in refused.output, refused.output

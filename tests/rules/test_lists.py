@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -205,3 +206,87 @@ def test_refresher_over_real_redis(settings: Settings, redis_client: redis.Redis
         assert lists.snapshot.version == writer.version()
     finally:
         reader.close()
+
+
+class WriteBeforeSend:
+    """Another client writes just before chosen sends to Redis (``before(n)``: the n-th).
+
+    Hooked where every command leaves the process (one send per round trip: a
+    single command, or a whole MULTI ... EXEC), so it reaches every gap between
+    a reader's round trips without knowing how the reader is written.
+    """
+
+    def __init__(self, before: Callable[[int], bool], write: Callable[[], object]) -> None:
+        self.before = before
+        self.write = write
+        self.sends = 0
+        self.writing = False
+        self.wrote = False
+        self._send: Callable[..., None] = redis.connection.AbstractConnection.send_packed_command
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        hook = self
+
+        def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
+            if not hook.writing:
+                hook.sends += 1
+                if hook.before(hook.sends):
+                    hook.writing = True
+                    try:
+                        hook.write()
+                    finally:
+                        hook.writing, hook.wrote = False, True
+            hook._send(conn, command, check_health)
+
+        monkeypatch.setattr(
+            redis.connection.AbstractConnection, "send_packed_command", send_packed_command
+        )
+
+
+@pytest.mark.parametrize("nth_send", range(1, 8))
+def test_redis_snapshot_never_misses_a_list_created_while_it_reads(
+    settings: Settings,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    nth_send: int,
+) -> None:
+    prefix = settings.redis.key_prefix
+    writer = RedisListStore.from_settings(settings.redis)
+    reader = RedisListStore(redis_client, key_prefix=prefix)
+    clock = Clock()
+    try:
+        writer.add("blocked_countries", ["KP"])
+        lists = RefreshingLists(reader, clock=clock)
+        reader.version()  # connected: the handshake's sends are not the reader's round trips
+        before = (writer.version(), {"blocked_countries": frozenset({"KP"})})
+        after = (before[0] + 1, {**before[1], "blocked_devices": frozenset({"dev-1"})})
+        hook = WriteBeforeSend(
+            lambda n: n == nth_send, lambda: writer.add("blocked_devices", ["dev-1"])
+        )
+        hook.install(monkeypatch)
+        lists.current()  # a version check, then a snapshot: the write lands in one of the gaps
+        held = lists.snapshot
+        # The version a snapshot records must be the one its members were read at.
+        assert (held.version, dict(held)) in (before, after), (hook.sends, held)
+        if not hook.wrote:
+            writer.add("blocked_devices", ["dev-1"])
+        clock.now += 5
+        assert lists.current()["blocked_devices"] == {"dev-1"}  # the new block takes effect
+    finally:
+        writer.close()
+
+
+def test_redis_snapshot_gives_up_when_the_lists_change_during_every_read(
+    settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = RedisListStore.from_settings(settings.redis)
+    reader = RedisListStore(redis_client, key_prefix=settings.redis.key_prefix)
+    try:
+        reader.version()
+        WriteBeforeSend(lambda n: True, lambda: writer.add("blocked_bins", ["411111"])).install(
+            monkeypatch
+        )
+        with pytest.raises(ListStoreError, match="changed during each of 5 reads"):
+            reader.snapshot()
+    finally:
+        writer.close()
