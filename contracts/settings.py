@@ -99,6 +99,10 @@ class RedisSettings(_Section):
     #: than this counts again. Memory is about rate x TTL x 2.2 KB: size it to the
     #: longest redelivery you plan for (7 days at 1,000 tx/s is ~1.3 TB).
     dedup_ttl_s: int = Field(default=7 * 86_400, gt=0)
+    #: How long a label is remembered, so a second copy of a transaction's label
+    #: (the analyst's verdict, then the chargeback) counts once: at least the
+    #: chargeback time limit (120 days). ~100 bytes per label.
+    label_dedup_ttl_s: int = Field(default=120 * 86_400, gt=0)
 
 
 class MlflowSettings(_Section):

@@ -25,11 +25,22 @@ from feature_store.plan import (
     transaction_plan,
 )
 
-__all__ = ["DEFAULT_DEDUP_TTL_MS", "FeatureEngine", "FeatureRow", "SentChunks"]
+__all__ = [
+    "DEFAULT_DEDUP_TTL_MS",
+    "DEFAULT_LABEL_DEDUP_TTL_MS",
+    "FeatureEngine",
+    "FeatureRow",
+    "SentChunks",
+]
 
 #: How long a transaction id is remembered for dedup (redelivery after a crash
 #: happens within minutes; a week covers replays of a day's topic too).
 DEFAULT_DEDUP_TTL_MS = 7 * 86_400_000
+#: A label is remembered longer than a transaction: the same transaction's label
+#: can come twice far apart (an analyst's verdict, then the chargeback, which card
+#: schemes allow up to 120 days later), and a second copy counted in the 30-day
+#: label windows would double the transaction's weight in its merchant's risk.
+DEFAULT_LABEL_DEDUP_TTL_MS = 120 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +65,15 @@ class SentChunks:
 class FeatureEngine:
     """Computes feature vectors with ``store``; holds no state of its own."""
 
-    def __init__(self, store: OnlineStore, dedup_ttl_ms: int = DEFAULT_DEDUP_TTL_MS) -> None:
+    def __init__(
+        self,
+        store: OnlineStore,
+        dedup_ttl_ms: int = DEFAULT_DEDUP_TTL_MS,
+        label_dedup_ttl_ms: int = DEFAULT_LABEL_DEDUP_TTL_MS,
+    ) -> None:
         self.store = store
         self._tx_plan = transaction_plan(dedup_ttl_ms)
-        self._label_plan = label_plan(dedup_ttl_ms)
+        self._label_plan = label_plan(label_dedup_ttl_ms)
         self._history_index = self._tx_plan.offsets["card_last"] + 5
 
     def process(self, transactions: Sequence[Transaction]) -> list[FeatureRow]:

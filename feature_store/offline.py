@@ -31,17 +31,46 @@ _LABEL_FIELDS = tuple(f for f in Label.__struct_fields__ if f != "v")
 _BATCH = 512
 
 
-def _records(frame: pd.DataFrame, fields: Sequence[str]) -> list[dict[str, Any]]:
+def _integer_fields(kind: type[msgspec.Struct]) -> frozenset[str]:
+    """The fields of ``kind`` that hold integers (optional ones included)."""
+    info = msgspec.inspect.type_info(kind)
+    found = set()
+    for field in info.fields if isinstance(info, msgspec.inspect.StructType) else ():
+        types = (
+            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        )
+        if any(isinstance(t, msgspec.inspect.IntType) for t in types):
+            found.add(field.name)
+    return frozenset(found)
+
+
+_INTEGERS: dict[type[msgspec.Struct], frozenset[str]] = {
+    kind: _integer_fields(kind) for kind in (Transaction, Label)
+}
+
+
+def _records(
+    frame: pd.DataFrame, fields: Sequence[str], kind: type[msgspec.Struct]
+) -> list[dict[str, Any]]:
     present = [f for f in fields if f in frame.columns]
     sub = frame[present].astype(object)
     sub = sub.where(sub.notna(), None)
-    return sub.to_dict("records")  # type: ignore[no-any-return]
+    records: list[dict[str, Any]] = sub.to_dict("records")
+    # pandas stores an integer column with gaps (an optional time) as float64;
+    # the contract wants its whole numbers back as ints (a fraction stays an error).
+    floats = [f for f in present if f in _INTEGERS[kind] and pd.api.types.is_float_dtype(frame[f])]
+    for record in records:
+        for name in floats:
+            value = record[name]
+            if isinstance(value, float) and value.is_integer():
+                record[name] = int(value)
+    return records
 
 
 def frame_to_transactions(frame: pd.DataFrame) -> list[Transaction]:
     """Validate every row into a ``Transaction``; the first bad row raises ``ContractError``."""
     out = []
-    for i, rec in enumerate(_records(frame, _TX_FIELDS)):
+    for i, rec in enumerate(_records(frame, _TX_FIELDS, Transaction)):
         try:
             out.append(msgspec.convert(rec, Transaction))
         except msgspec.ValidationError as exc:
@@ -51,7 +80,7 @@ def frame_to_transactions(frame: pd.DataFrame) -> list[Transaction]:
 
 def frame_to_labels(frame: pd.DataFrame) -> list[Label]:
     out = []
-    for i, rec in enumerate(_records(frame, _LABEL_FIELDS)):
+    for i, rec in enumerate(_records(frame, _LABEL_FIELDS, Label)):
         try:
             out.append(msgspec.convert(rec, Label))
         except msgspec.ValidationError as exc:

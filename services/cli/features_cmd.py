@@ -90,7 +90,11 @@ def backfill(history: Path, batch: int) -> None:
     labels = frame_to_labels(read_table(find_history_file(history, "labels")))
     settings = load_settings()
     store = redis_store(settings)
-    engine = FeatureEngine(store, dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000)
+    engine = FeatureEngine(
+        store,
+        dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000,
+        label_dedup_ttl_ms=settings.redis.label_dedup_ttl_s * 1000,
+    )
     counted = 0
     with tqdm(total=len(transactions), desc="backfill", unit="tx") as bar:
         for kind, run in replay_order(transactions, labels):

@@ -34,7 +34,11 @@ def label_consumer(
 ) -> tuple[MicroBatchConsumer[object], LabelUpdater]:
     """The label consumer, connected (Redis is pinged; Kafka connects lazily)."""
     kafka = settings.kafka
-    engine = FeatureEngine(redis_store(settings), dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000)
+    engine = FeatureEngine(
+        redis_store(settings),
+        dedup_ttl_ms=settings.redis.dedup_ttl_s * 1000,
+        label_dedup_ttl_ms=settings.redis.label_dedup_ttl_s * 1000,
+    )
     updater = LabelUpdater(engine)
     producer = make_producer(kafka)
     loop: MicroBatchConsumer[object] = MicroBatchConsumer(
