@@ -134,11 +134,17 @@ class CompiledPlan:
     offsets: dict[str, int]  # state name -> index of its first value in a reply (after dup flag)
     member_attrs: tuple[str, ...]  # the Transaction attributes the distinct sets record
     set_windows: tuple[int, ...]  # the distinct-set windows whose lower bounds each item carries
+    #: The label plan: items carry their transaction's other verdict's dedup key second.
+    verdicts: bool = False
     #: Per key prefix, the groups with their key halves precomputed (filled on first use).
     keyed: dict[str, list[_KeyedGroup]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, states: Sequence[tuple[str, State]], dedup_ttl_ms: int) -> CompiledPlan:
+    def build(
+        cls, states: Sequence[tuple[str, State]], dedup_ttl_ms: int, *, verdicts: bool = False
+    ) -> CompiledPlan:
+        """``verdicts``: the label plan, whose items carry their transaction's other
+        verdict's dedup key too, so a changed verdict corrects the one counted."""
         by_entity: dict[str, list[tuple[str, State]]] = {}
         for kind, state in states:
             by_entity.setdefault(state.entity, []).append((kind, state))
@@ -184,10 +190,13 @@ class CompiledPlan:
             "groups": [g.as_json(arg_index) for g in groups],
             "dedup_ttl": dedup_ttl_ms,
             "nargs": FIXED_ARGS + len(extra),
-            "nkeys": 1 + sum(1 + len(g.set_ops) for g in groups),
+            "nkeys": 1 + int(verdicts) + sum(1 + len(g.set_ops) for g in groups),
+            "verdicts": int(verdicts),
         }
         text = json.dumps(payload, separators=(",", ":"))
-        return cls(tuple(groups), dedup_ttl_ms, text, offsets, tuple(member_attrs), windows)
+        return cls(
+            tuple(groups), dedup_ttl_ms, text, offsets, tuple(member_attrs), windows, verdicts
+        )
 
     @property
     def member_offset(self) -> int:
@@ -210,7 +219,7 @@ def transaction_plan(dedup_ttl_ms: int) -> CompiledPlan:
 
 
 def label_plan(dedup_ttl_ms: int) -> CompiledPlan:
-    return CompiledPlan.build([("W", s) for s in LABEL_STATES], dedup_ttl_ms)
+    return CompiledPlan.build([("W", s) for s in LABEL_STATES], dedup_ttl_ms, verdicts=True)
 
 
 def _kind_of(state: State) -> str:
@@ -284,7 +293,10 @@ def plan_transaction(plan: CompiledPlan, prefix: str, tx: Transaction) -> Planne
 
 def plan_label(plan: CompiledPlan, prefix: str, label: Label) -> PlannedItem:
     """Keys and arguments of one label under the label plan (absent entities are skipped)."""
-    keys = [label_dedup_key(prefix, label.tx_id, label.is_fraud)]
+    keys = [
+        label_dedup_key(prefix, label.tx_id, label.is_fraud),
+        label_dedup_key(prefix, label.tx_id, not label.is_fraud),
+    ]
     ids = {"device": label.device_id, "ip": label.ip, "merchant": label.merchant_id}
     for g in plan.groups:
         entity_id = ids.get(g.entity)

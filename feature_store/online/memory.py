@@ -28,6 +28,8 @@ class MemoryOnlineStore:
         # Occupied buckets per window key (the Lua script keeps them in field "o").
         self._occupied: dict[str, set[int]] = {}
         self._dedup: dict[str, Reply] = {}
+        # Label dedup keys -> when the label was counted (the Lua record's "<ms>:" prefix).
+        self._counted_at: dict[str, int] = {}
 
     def close(self) -> None:
         return None
@@ -46,6 +48,14 @@ class MemoryOnlineStore:
         t, value, dcount, hour = (int(x) for x in item.args[:4])
         lat, lon = str(item.args[4]), str(item.args[5])
         k = 1
+        if plan.verdicts:
+            k = 2
+            other = item.keys[1]
+            if other in self._dedup:
+                # A changed verdict corrects the label counted, where it was counted.
+                del self._dedup[other]
+                t, dcount, value = self._counted_at.pop(other), 0, 2 * value - 1
+            self._counted_at[item.keys[0]] = t
         for group in plan.groups:
             hash_key = item.keys[k]
             set_keys = item.keys[k + 1 : k + 1 + len(group.set_ops)]
@@ -83,8 +93,17 @@ class MemoryOnlineStore:
         self, key: str, op: OpSpec, t: int, value: int, dcount: int, out: Reply
     ) -> None:
         w = cast(Window, op.state)
-        h_map = self._hashes.setdefault(key, {})
         b = t // w.bucket_ms
+        if dcount == 0:
+            # A correction whose bucket is no longer kept moves nothing (as in Lua).
+            kept = self._hashes.get(key)
+            if kept is None or "h" not in kept:
+                _zeros(op, out)
+                return
+            if not int(kept["h"]) - w.longest < b < int(kept["h"]) + w.longest:
+                self._window_read_into(kept, w, int(kept["h"]), out)
+                return
+        h_map = self._hashes.setdefault(key, {})
         head = h_map.get("h")
         if head is None:
             h = b

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import msgspec
 import pytest
 
 from feature_store import FEATURE_NAMES
@@ -149,6 +150,57 @@ def test_impossible_travel_speed(engine: FeatureEngine) -> None:
     _, row = engine.process([berlin, sydney])
     assert feat(row.values, "card_km_from_prev") == pytest.approx(16_000, rel=0.03)
     assert feat(row.values, "card_speed_kmh") == pytest.approx(8_000, rel=0.03)
+
+
+def _device_label_features(engine: FeatureEngine, device: str, at_ms: int) -> list[float]:
+    (row,) = engine.process([make_tx(9_000, tx_id=f"probe-{device}-{at_ms}", device_id=device,
+                                     card_id=f"card-{device}", event_time_ms=at_ms)])  # fmt: skip
+    return [feat(row.values, name) for name in ("device_labels_30d", "device_fraud_rate")]
+
+
+def test_a_changed_verdict_replaces_the_label_counted(engine: FeatureEngine) -> None:
+    from contracts.events import Label
+
+    def label(tx_id: str, device: str, is_fraud: bool, day: int) -> Label:
+        return Label(tx_id=tx_id, is_fraud=is_fraud, source="analyst",
+                     known_at_ms=T0 + day * DAY, device_id=device)  # fmt: skip
+
+    # "flip" is judged legitimate, then charged back as fraud; "once" is only fraud.
+    assert engine.apply_labels([label("tx-a", "dev-flip", False, 1)]) == 1
+    assert engine.apply_labels([label("tx-b", "dev-once", True, 1)]) == 1
+    assert engine.apply_labels([label("tx-a", "dev-flip", True, 3)]) == 1
+    assert engine.apply_labels([label("tx-a", "dev-flip", True, 3)]) == 0  # redelivered
+    flipped = _device_label_features(engine, "dev-flip", T0 + 5 * DAY)
+    assert flipped == _device_label_features(engine, "dev-once", T0 + 5 * DAY)
+    assert flipped[0] == 1  # one label, not two
+    # ... and back: as if only "legitimate" had been said.
+    assert engine.apply_labels([label("tx-a", "dev-flip", False, 6)]) == 1
+    assert engine.apply_labels([label("tx-c", "dev-legit", False, 1)]) == 1
+    assert _device_label_features(engine, "dev-flip", T0 + 7 * DAY) == _device_label_features(
+        engine, "dev-legit", T0 + 7 * DAY
+    )
+    # The corrected label leaves the window when the first one would have (day 1 + 30).
+    assert _device_label_features(engine, "dev-flip", T0 + 32 * DAY)[0] == 0
+
+
+def test_a_verdict_changed_after_its_label_aged_out_moves_nothing(engine: FeatureEngine) -> None:
+    from contracts.events import Label
+
+    first = Label(tx_id="tx-a", is_fraud=True, source="analyst", known_at_ms=T0 + DAY,
+                  device_id="dev-old")  # fmt: skip
+    newer = Label(tx_id="tx-n", is_fraud=True, source="chargeback", known_at_ms=T0 + 40 * DAY,
+                  device_id="dev-old")  # fmt: skip
+    assert engine.apply_labels([first, newer]) == 2
+    flip = Label(tx_id="tx-a", is_fraud=False, source="chargeback", known_at_ms=T0 + 41 * DAY,
+                 device_id="dev-old")  # fmt: skip
+    assert engine.apply_labels([flip]) == 1
+    reference = msgspec.structs.replace(newer, tx_id="tx-r", device_id="dev-ref")
+    assert engine.apply_labels([reference]) == 1
+    # The newer label alone, as on a device that only ever had it: the first left
+    # the window before its flip, which must not take a fraud away from the newer.
+    found = _device_label_features(engine, "dev-old", T0 + 42 * DAY)
+    assert found[0] == 1
+    assert found == _device_label_features(engine, "dev-ref", T0 + 42 * DAY)
 
 
 def test_labels_count_from_the_time_they_are_known(engine: FeatureEngine) -> None:

@@ -74,11 +74,14 @@ def test_committed_labels_are_not_consumed_again(settings, kafka_producer) -> No
     assert updater.applied == 0
 
 
-def test_the_dedup_ttl_setting_bounds_how_long_records_are_kept(settings, redis_client) -> None:
+def test_the_label_dedup_ttl_setting_bounds_how_long_records_are_kept(
+    settings, redis_client
+) -> None:
     from feature_store.online.keys import label_dedup_key
 
+    # (labels have a setting of their own: the transactions' 7 days is too short)
     short = settings.model_copy(
-        update={"redis": settings.redis.model_copy(update={"dedup_ttl_s": 60})}
+        update={"redis": settings.redis.model_copy(update={"label_dedup_ttl_s": 60})}
     )
     loop, updater = label_consumer(short, group_id="ttl")
     label = _label(7, fraud=True)

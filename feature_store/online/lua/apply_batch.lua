@@ -8,13 +8,16 @@
 --          value, dcount, hour, lat, lon, the lower bound "(t-w" per sorted-set
 --          window, and one member per distinct-set attribute (positions in the
 --          plan: wi, m; "" = absent).
--- KEYS     per item: the dedup key, then per group the entity key and one key
---          per sorted set ("" = entity absent).
+-- KEYS     per item: the dedup key, then (label plan: "verdicts") the dedup key
+--          of the transaction's other verdict, then per group the entity key and
+--          one key per sorted set ("" = entity absent).
 --
 -- The reply is one string per item: a byte "0" or "1" (dup) and the item's
 -- values as a MessagePack array. dup = 1 when the dedup key already existed:
 -- the values stored at the first delivery are returned and nothing changes, so
--- a redelivered transaction reads the same vector and counts once. Numbers are
+-- a redelivered transaction reads the same vector and counts once. A label's
+-- dedup record is "<ms it was counted at>:<reply>"; a label whose transaction's
+-- other verdict was counted corrects that one instead of counting a second. Numbers are
 -- integer cents / counts / epoch ms; coordinates are the exact strings Python sent.
 --
 -- Layout (online/keys.py): each entity is ONE string key holding a MessagePack
@@ -42,6 +45,8 @@
 local plan = cjson.decode(ARGV[1])
 local groups = plan.groups
 local NARGS, NKEYS = plan.nargs, plan.nkeys
+-- The label plan: each item's second key is its transaction's other verdict.
+local VERDICTS = plan.verdicts == 1
 local floor = math.floor
 local pack, unpack_mp = cmsgpack.pack, cmsgpack.unpack
 -- Globals are table lookups on every use; these are read per item.
@@ -155,9 +160,22 @@ local function count_late(ws, b, value, dcount)
   store_older(ws, older)
 end
 
+local function window_zeros(op)
+  for _ = 1, 2 * #op.ns do rn = rn + 1; res[rn] = 0 end
+  if op.mx == 1 then rn = rn + 1; res[rn] = 0 end
+end
+
 local function window_update(ws, op, t, value, dcount)
   local b = floor(t / op.B)
   local N, ns, nw = op.N, op.ns, op.nw
+  if dcount == 0 and (ws == nil or b <= ws[1] - N or b - ws[1] >= N) then
+    -- A correction (a label's verdict changed) whose bucket is no longer kept:
+    -- the label it corrects counts nowhere any more, so nothing moves.
+    if ws == nil then window_zeros(op); return ws end
+    for i = 7, 6 + 2 * nw do rn = rn + 1; res[rn] = ws[i] end
+    if op.mx == 1 then rn = rn + 1; res[rn] = ws[6] end
+    return ws
+  end
   if ws == nil or b - ws[1] >= N then
     -- New state, or everything retained has left the longest window: start over.
     ws = window_new(op, b)
@@ -184,11 +202,6 @@ local function window_update(ws, op, t, value, dcount)
   for i = 7, 6 + 2 * nw do rn = rn + 1; res[rn] = ws[i] end
   if op.mx == 1 then rn = rn + 1; res[rn] = ws[6] end
   return ws
-end
-
-local function window_zeros(op)
-  for _ = 1, 2 * #op.ns do rn = rn + 1; res[rn] = 0 end
-  if op.mx == 1 then rn = rn + 1; res[rn] = 0 end
 end
 
 -- Read-only: the windows as they stood at time t, to the bucket (labels known
@@ -384,11 +397,25 @@ for it = 0, items - 1 do
   local dedup_key = KEYS[kb + 1]
   local stored = call('GET', dedup_key)
   if stored then
+    if VERDICTS then stored = string.sub(stored, string.find(stored, ':', 1, true) + 1) end
     lines[it + 1] = '1' .. stored
   else
     local t, value, dcount, hour, lat, lon = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
     res, rn = {}, 0
     local k = kb + 2
+    local counted_at = t
+    if VERDICTS then
+      k = kb + 3
+      local other = call('GET', KEYS[kb + 2])
+      if other then
+        -- The verdict changed (an analyst's "legitimate", then a chargeback): still
+        -- one label, counted when the first became known; only its fraud count
+        -- moves, in that same bucket, so both leave the windows together.
+        counted_at = tonumber(string.sub(other, 1, string.find(other, ':', 1, true) - 1))
+        call('DEL', KEYS[kb + 2])
+        t, dcount, value = counted_at, 0, 2 * value - 1
+      end
+    end
     for gi = 1, #groups do local g = groups[gi]
       local ekey = KEYS[k]
       if ekey == '' then
@@ -399,7 +426,11 @@ for it = 0, items - 1 do
       k = k + 1 + #g.zs
     end
     local packed = pack(res)
-    call('SET', dedup_key, packed, 'PX', DEDUP_PX)
+    if VERDICTS then
+      call('SET', dedup_key, string.format('%d', counted_at) .. ':' .. packed, 'PX', DEDUP_PX)
+    else
+      call('SET', dedup_key, packed, 'PX', DEDUP_PX)
+    end
     lines[it + 1] = '0' .. packed
   end
 end
