@@ -20,10 +20,13 @@ class ServiceError(FraudstreamError):
 
 
 class KafkaError(ServiceError):
-    """A Kafka operation failed. ``retriable`` says whether trying again may help."""
+    """A Kafka operation failed. ``retriable`` says whether trying again may help;
+    ``fatal``: the client itself is unusable (librdkafka's verdict, e.g. a fenced
+    idempotent producer) and only a new one can go on."""
 
-    def __init__(self, message: str, *, retriable: bool = False) -> None:
+    def __init__(self, message: str, *, retriable: bool = False, fatal: bool = False) -> None:
         self.retriable = retriable
+        self.fatal = fatal
         super().__init__(message)
 
 

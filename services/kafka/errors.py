@@ -30,8 +30,9 @@ def translate_kafka_error(error: KafkaException | VendorKafkaError, context: str
     if isinstance(vendor, VendorKafkaError):
         detail = f"{vendor.name()}: {vendor.str()}"
         # A fatal error (e.g. a fenced idempotent producer) never heals by retrying.
-        retriable = bool(vendor.retriable()) and not vendor.fatal()
-        return KafkaError(f"{context}: {detail}", retriable=retriable)
+        fatal = bool(vendor.fatal())
+        retriable = bool(vendor.retriable()) and not fatal
+        return KafkaError(f"{context}: {detail}", retriable=retriable, fatal=fatal)
     return KafkaError(f"{context}: {vendor}", retriable=False)
 
 

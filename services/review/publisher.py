@@ -14,6 +14,12 @@ topic that every label consumer absorbs).
 
 ``wake()`` starts a round at once (the web app calls it after each verdict);
 otherwise a round runs every ``interval_s``.
+
+A fatal producer error (librdkafka's word for a client that can never send
+again, e.g. a fenced idempotent producer) would make every later round fail
+the same way, forever: the publisher then makes a new producer
+(``make_producer``) and the labels that were in flight go again with it (a
+duplicate, if one had in fact arrived, is absorbed by the label consumers).
 """
 
 from __future__ import annotations
@@ -45,9 +51,13 @@ class OutboxPublisher:
         *,
         batch_size: int = 500,
         flush_timeout_s: float = 10.0,
+        make_producer: Callable[[], Producer] | None = None,
     ) -> None:
         self.store = store
         self.producer = producer
+        self._make_producer = make_producer
+        self.producers_replaced = 0
+        self._fatal: str | None = None  # a delivery report said the producer is done for
         self.topic = topic
         self.batch_size = batch_size
         self.flush_timeout_s = flush_timeout_s
@@ -70,6 +80,8 @@ class OutboxPublisher:
                 self._acked.append(row_id)
             else:
                 self._failures.append(error.str())  # stays unsent: the next round sends it
+                if error.fatal():
+                    self._fatal = error.str()
 
         return on_delivery
 
@@ -104,6 +116,19 @@ class OutboxPublisher:
             )
         return len(acked)
 
+    def replace_producer_if_fatal(self, error: KafkaError | None = None) -> bool:
+        """After a fatal error (raised, or in a delivery report), a new producer; True if made."""
+        reason = str(error) if error is not None and error.fatal else self._fatal
+        if reason is None or self._make_producer is None:
+            return False
+        log.error("labels: the producer failed for good (%s); making a new one", reason)
+        self.producer = self._make_producer()
+        self.producers_replaced += 1
+        # The old producer's reports will never come: those labels go again.
+        self._in_flight.clear()
+        self._fatal = None
+        return True
+
     def run(self, stop: StopFlag, *, interval_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
         """Publish until ``stop`` is set, then one last round so nothing decided waits."""
         backoff = interval_s
@@ -111,10 +136,13 @@ class OutboxPublisher:
             try:
                 full = self.publish_pending() >= self.batch_size
             except (ReviewStoreError, KafkaError) as exc:
-                log.warning("publishing labels failed (%s); retrying in %.1f s", exc, backoff)
+                if not (isinstance(exc, KafkaError) and self.replace_producer_if_fatal(exc)):
+                    log.warning("publishing labels failed (%s); retrying in %.1f s", exc, backoff)
+                # (after a new producer too: a cause that outlives producers must not spin)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff_s)
                 continue
+            self.replace_producer_if_fatal()
             backoff = interval_s
             if not full:
                 self._wake.wait(interval_s)

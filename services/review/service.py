@@ -62,7 +62,10 @@ class ReviewService:
         self.store = ReviewStore.from_settings(settings)
         signer = TokenSigner(load_secret_key(settings), settings.review.token_ttl_s)
         self.publisher = OutboxPublisher(
-            self.store, make_producer(settings.kafka), settings.kafka.topics.labels
+            self.store,
+            make_producer(settings.kafka),
+            settings.kafka.topics.labels,
+            make_producer=lambda: make_producer(settings.kafka),
         )
         self.app = create_app(
             ReviewContext(

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import KafkaError as VendorKafkaError
+from confluent_kafka import KafkaException
 from sqlalchemy import update
 
 from contracts.codec import encode
@@ -226,3 +228,69 @@ def test_a_label_sent_again_after_a_lost_stamp_counts_once(settings, tmp_path) -
     assert loop.run(max_messages=2, idle_exit_s=15).messages == 2
     assert updater.applied == 1  # the feature store's dedup on (tx_id, verdict)
     assert _features_after(settings, label)["device_labels_30d"] == 1
+
+
+class _FailedForGood:
+    """A producer librdkafka has declared fatally failed (a fenced idempotent
+    producer), which a one-node broker cannot be made to do: ``produce`` raises the
+    fatal error, or (``in_report``) accepts and reports it as each delivery's."""
+
+    def __init__(self, real, *, in_report: bool) -> None:
+        self._real = real
+        self._in_report = in_report
+        self._reports: list = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def _fatal(self) -> VendorKafkaError:
+        return VendorKafkaError(VendorKafkaError._FATAL, "producer fenced", fatal=True)
+
+    def produce(self, *args, on_delivery, **kwargs) -> None:
+        if not self._in_report:
+            raise KafkaException(self._fatal())
+        self._reports.append(on_delivery)
+
+    def flush(self, timeout: float) -> int:
+        reports, self._reports = self._reports, []
+        for report in reports:
+            report(self._fatal(), None)
+        return 0
+
+
+@pytest.mark.parametrize("in_report", [False, True], ids=["raised", "in-delivery-report"])
+def test_a_fatally_failed_producer_is_replaced_and_the_label_still_goes(
+    settings, tmp_path, in_report: bool
+) -> None:
+    # It used to fail every round the same way, forever: no label left the queue.
+    settings = _with_store(settings, tmp_path)
+    store = ReviewStore.from_settings(settings)
+    from tests.services.review.events import ingest
+
+    ingest(store, decision(1), transaction(1))
+    label = store.decide("tx-1", "ann", is_fraud=True)
+    broken = _FailedForGood(make_producer(settings.kafka), in_report=in_report)
+    fresh = []
+
+    def replacement():
+        fresh.append(make_producer(settings.kafka))
+        return fresh[-1]
+
+    publisher = OutboxPublisher(
+        store, broken, settings.kafka.topics.labels, make_producer=replacement
+    )
+    stop = StopFlag()
+    worker = threading.Thread(target=publisher.run, args=(stop,), kwargs={"interval_s": 0.1})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while store.count_pending_labels():
+            assert time.monotonic() < deadline, "the label never left the outbox"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert publisher.producers_replaced == 1 and publisher.producer is fresh[0]
+    fresh[0].close()
+    store.close()
+    assert consume_all(settings, settings.kafka.topics.labels, idle_ms=1500) == [label]
