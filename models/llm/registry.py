@@ -172,6 +172,7 @@ def replace_dir(source: Path, target: Path, *, keep: Callable[[Path], bool] | No
     if source.resolve() == target.resolve():
         return
     parent = _parent(target)
+    _sweep_leftovers(parent, target.name)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
@@ -195,6 +196,23 @@ def replace_dir(source: Path, target: Path, *, keep: Callable[[Path], bool] | No
 # the target aside. With ``keep`` (the fetch) the first such copy ends the race;
 # without it, 16 lost races in a row mean writers that never stop.
 _RENAME_ATTEMPTS = 16
+
+
+#: A staging or moved-aside folder this old was left by a process killed mid-copy
+#: (a live writer's is seconds old): it is deleted by the next writer.
+_LEFTOVER_AGE_S = 3600
+
+
+def _sweep_leftovers(parent: Path, name: str) -> None:
+    """Delete the ``.name.new-*`` / ``.name.old-*`` folders a killed writer left behind."""
+    cutoff = time.time() - _LEFTOVER_AGE_S
+    for kind in ("new", "old"):
+        for leftover in parent.glob(f".{name}.{kind}-*"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            except FileNotFoundError:
+                pass  # another writer swept it
 
 
 def _move_aside(target: Path) -> None:

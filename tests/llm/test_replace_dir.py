@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from models.llm.registry import replace_dir
@@ -86,3 +87,26 @@ def test_replacing_a_folder_with_itself_changes_nothing(tmp_path):
     folder = _source(tmp_path, "same")
     replace_dir(folder, folder)
     assert _copy_of(folder) == "same"
+
+
+def test_folders_left_by_a_killed_writer_are_swept_a_live_writers_are_not(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "adapter.bin").write_bytes(b"v2")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = [cache / ".explain.new-dead1", cache / ".explain.old-dead2"]
+    live = cache / ".explain.new-live"
+    for folder in (*stale, live):
+        folder.mkdir()
+        (folder / "adapter.bin").write_bytes(b"partial")
+    hours_ago = time.time() - 2 * 3600
+    for folder in stale:
+        os.utime(folder, (hours_ago, hours_ago))
+    other = cache / ".analyse.new-dead3"  # another adapter's: not this writer's to judge
+    other.mkdir()
+    os.utime(other, (hours_ago, hours_ago))
+    replace_dir(source, cache / "explain")
+    assert (cache / "explain" / "adapter.bin").read_bytes() == b"v2"
+    assert not any(folder.exists() for folder in stale)
+    assert live.exists() and other.exists()
