@@ -31,8 +31,15 @@ def summary(top: int) -> None:
             undecodable += 1
     cases = len(read_topic(kafka, kafka.topics.cases, idle_ms=500))
     dead = read_topic(kafka, kafka.topics.dead_letter, idle_ms=500)
-    unique = {d.tx_id for d in decisions}
-    click.echo(f"decisions: {len(decisions):,} ({len(unique):,} transactions)")
+    # A redelivered transaction's decision is sent again, the same: count each
+    # transaction once (its first decision), or shares and latencies lean
+    # towards whatever was redelivered.
+    messages = len(decisions)
+    decisions = list({d.tx_id: d for d in reversed(decisions)}.values())[::-1]
+    click.echo(
+        f"decisions: {messages:,} messages, {len(decisions):,} transactions "
+        f"({messages - len(decisions):,} sent again on redelivery, counted once)"
+    )
     if not decisions:
         return
     actions = Counter(d.action for d in decisions)
