@@ -38,6 +38,7 @@ from models.promote import EvaluationWindow, refuse_overlap
 from models.report import format_report
 from models.scorer_model import ScoringModel
 from models.significance import PairedBootstrap, paired_bootstrap_average_precision
+from models.split import DAY_MS
 
 __all__ = ["ChallengePolicy", "ChallengeResult", "challenge"]
 
@@ -113,7 +114,8 @@ def challenge(
             "both classes are needed to judge a first model"
         )
     new_scores = challenger.predictor.predict(feature_matrix(rows, challenger.feature_names))
-    new_report = _report(challenger_label, rows, new_scores, challenger, policy, card_k)
+    days = (window.end_ms - window.start_ms) / DAY_MS
+    new_report = _report(challenger_label, rows, new_scores, challenger, policy, card_k, days)
     if champion is None:
         return ChallengeResult(new_report, None, None, None, True, "no champion yet", policy)
 
@@ -132,7 +134,7 @@ def challenge(
         )
     old_scores = champion.predict(feature_matrix(rows, champion.feature_names))
     label = f"champion v{champion.version}"
-    old_report = _report(label, rows, old_scores, champion.bundle, policy, card_k)
+    old_report = _report(label, rows, old_scores, champion.bundle, policy, card_k, days)
     if one_class:
         reason = (
             f"too few fraud rows to judge: the recent slice has {len(rows)} rows and "
@@ -165,9 +167,16 @@ def _report(
     bundle: ModelBundle,
     policy: ChallengePolicy,
     card_k: int,
+    days: float,
 ) -> EvaluationReport:
     return evaluate_scores(
-        label, rows, scores, bundle.thresholds, recall_fpr=policy.recall_fpr, card_k=card_k
+        label,
+        rows,
+        scores,
+        bundle.thresholds,
+        days=days,
+        recall_fpr=policy.recall_fpr,
+        card_k=card_k,
     )
 
 

@@ -145,15 +145,17 @@ def evaluate_scores(
     scores: ArrayLike,
     thresholds: Thresholds,
     *,
+    days: float,
     recall_fpr: float = 0.01,
     card_k: int = 50,
 ) -> EvaluationReport:
-    """Score-based metrics of ``model`` on labeled ``rows`` (with ``is_fraud``)."""
+    """Score-based metrics of ``model`` on labeled ``rows`` (with ``is_fraud``), a slice
+    ``days`` long."""
     values = np.asarray(scores, dtype=np.float64)
     fraud = rows[LABEL_COLUMN].to_numpy(dtype=bool)
     times = rows["event_time_ms"].to_numpy()
     cold = rows["cold_start"].to_numpy(dtype=bool)
-    volumes = decision_volumes(values, fraud, day_index(times), thresholds)
+    volumes = decision_volumes(values, fraud, days, thresholds)
     return EvaluationReport(
         model=model,
         rows=int(values.size),

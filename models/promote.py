@@ -162,13 +162,50 @@ def record_verdict(
     ``champion`` -> the challenger, ``previous-champion`` -> the old champion
     (one-command rollback), ``challenger`` removed. Shared by ``promote`` and
     retraining (``models.retrain``), so both move aliases the same way.
+
+    The order makes every step's failure one a rerun completes: the rollback
+    target first, then ``champion``, the tag, and ``challenger`` last (a rerun
+    that finds challenger == champion only finishes that, keeping the tag).
+    Just before moving anything the aliases are read again, and a verdict
+    reached against a champion or challenger that another writer (a second
+    ``promote``, a retrain) has moved since is refused: MLflow has no
+    compare-and-set, so this narrows the race to the moment between the read
+    and the writes rather than the whole judgement.
     """
+    if champion_version == challenger_version:
+        _remove_challenger(registry, name, challenger_version)  # finishing an earlier run
+        return
     verdict = "promoted" if promoted else "refused"
-    registry.set_version_tag(name, challenger_version, "promotion", f"{verdict}: {reason}")
     if promoted:
-        registry.set_alias(name, CHAMPION, challenger_version)
+        _refuse_if_moved(registry, name, challenger_version, champion_version)
         if champion_version is not None:
             registry.set_alias(name, PREVIOUS, champion_version)
+        registry.set_alias(name, CHAMPION, challenger_version)
+    registry.set_version_tag(name, challenger_version, "promotion", f"{verdict}: {reason}")
+    if promoted:
+        _remove_challenger(registry, name, challenger_version)
+
+
+def _refuse_if_moved(
+    registry: ModelRegistry, name: str, challenger_version: str, champion_version: str | None
+) -> None:
+    now = {alias: registry.alias_version(name, alias) for alias in (CHAMPION, CHALLENGER)}
+    judged = {CHAMPION: champion_version, CHALLENGER: challenger_version}
+    moved = [
+        f"{alias} v{judged[alias]} -> v{now[alias]}"
+        for alias in judged
+        if now[alias] != judged[alias]
+    ]
+    if moved:
+        raise PromotionError(
+            f"{name}: {', '.join(moved)} while this verdict was reached (another promote "
+            "or retrain ran): nothing moved; judge again"
+        )
+
+
+def _remove_challenger(registry: ModelRegistry, name: str, version: str) -> None:
+    """Remove ``challenger`` if it still points at ``version`` (not someone else's newer one)."""
+    if registry.alias_version(name, CHALLENGER) == version:
         registry.delete_alias(name, CHALLENGER)
 
 
@@ -231,7 +268,10 @@ def _judge(
     if champion is None:
         return True, "no champion yet"
     if champion.version == challenger.version:
-        return False, f"version {challenger.version} is already the champion"
+        return False, (
+            f"version {challenger.version} is already the champion (an earlier promotion "
+            "stopped before removing the challenger alias: removed now)"
+        )
     ap_new, ap_old = challenger.average_precision or 0.0, champion.average_precision or 0.0
     recall_new, recall_old = challenger.recall_at_fpr or 0.0, champion.recall_at_fpr or 0.0
     gain, drop = ap_new - ap_old, recall_old - recall_new

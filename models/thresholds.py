@@ -79,7 +79,7 @@ class Thresholds:
 class DecisionVolumes:
     """What the thresholds imply on a slice: alerts per day, shares, and their FPR/recall."""
 
-    days: int
+    days: float  # the slice's time span
     flag_per_day: float
     block_per_day: float
     flag_share: float
@@ -119,15 +119,17 @@ def threshold_for_fpr(scores: ArrayLike, is_fraud: ArrayLike, fpr: float) -> flo
 
 
 def choose_thresholds(
-    scores: ArrayLike, is_fraud: ArrayLike, day: ArrayLike, policy: ThresholdPolicy
+    scores: ArrayLike, is_fraud: ArrayLike, days: float, policy: ThresholdPolicy
 ) -> Thresholds:
-    """Thresholds for ``policy`` on a labeled slice; ``day`` is each row's day number."""
+    """Thresholds for ``policy`` on a labeled slice ``days`` long (its time span, not
+    the calendar days it touches: a 7-day slice from noon touches 8 of those, and a
+    capacity of N a day would have let N x 8/7 through)."""
     block = threshold_for_fpr(scores, is_fraud, policy.block_fpr)
     flag = threshold_for_fpr(scores, is_fraud, policy.flag_fpr)
     basis = f"block at FPR<={policy.block_fpr:g}; flag at FPR<={policy.flag_fpr:g}"
     if policy.flag_daily_capacity is not None:
-        days = max(1, np.unique(np.asarray(day)).size)
-        by_capacity = threshold_for_count(scores, policy.flag_daily_capacity * days)
+        budget = int(np.floor(policy.flag_daily_capacity * _positive(days) + 1e-9))
+        by_capacity = threshold_for_count(scores, budget)
         if by_capacity > flag:
             flag = by_capacity
             basis += f", raised to {policy.flag_daily_capacity} alerts/day (review capacity)"
@@ -140,12 +142,13 @@ def choose_thresholds(
 
 
 def decision_volumes(
-    scores: ArrayLike, is_fraud: ArrayLike, day: ArrayLike, thresholds: Thresholds
+    scores: ArrayLike, is_fraud: ArrayLike, days: float, thresholds: Thresholds
 ) -> DecisionVolumes:
-    """Alert volumes, shares, FPR and recall that ``thresholds`` imply on a labeled slice."""
+    """Alert volumes, shares, FPR and recall that ``thresholds`` imply on a labeled
+    slice ``days`` long (its time span, as in ``choose_thresholds``)."""
     values = np.asarray(scores, dtype=np.float64)
     fraud = np.asarray(is_fraud, dtype=bool)
-    days = max(1, np.unique(np.asarray(day)).size)
+    days = _positive(days)
     flagged = values >= thresholds.flag
     blocked = values >= thresholds.block
     return DecisionVolumes(
@@ -159,6 +162,12 @@ def decision_volumes(
         flag_recall=_share(flagged[fraud]),
         block_recall=_share(blocked[fraud]),
     )
+
+
+def _positive(days: float) -> float:
+    if not days > 0:
+        raise ModelError(f"a slice must last some time, not {days} days")
+    return float(days)
 
 
 def _share(mask: NDArray[np.bool_]) -> float:

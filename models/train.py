@@ -24,9 +24,9 @@ from models.frame import LABEL_COLUMN, FeatureSpec, check_feature_frame, check_l
 from models.frame import feature_matrix as to_matrix
 from models.lgbm_model import LightGBMParams, train_lightgbm
 from models.logistic_model import LogisticParams, train_logistic
-from models.metrics import EvaluationReport, day_index, evaluate_scores
+from models.metrics import EvaluationReport, evaluate_scores
 from models.predictor import Imbalance, Predictor, ScorerFamily, positive_class_weight
-from models.split import SplitConfig, SplitFrames, plan_time_split, split_frames
+from models.split import DAY_MS, SplitConfig, SplitFrames, plan_time_split, split_frames
 from models.thresholds import ThresholdPolicy, choose_thresholds
 from models.xgb_model import XGBoostParams, train_xgboost
 
@@ -131,13 +131,15 @@ def train_candidates(
         "train_fraud_rows": int(train_y.sum()),
     }
 
+    # The test slice's span in days, for alerts per day (capacity, reports).
+    days = (frames.split.test_end_ms - frames.split.test_start_ms) / DAY_MS
     scorers: dict[str, Candidate] = {}
     with tqdm(config.families, desc="train", unit="model", disable=not progress) as families:
         for family in families:
             families.set_postfix_str(family)
             predictor = _fit_scorer(family, train_x, train_y, weight, config, progress)
             scorers[family] = _evaluate(
-                family, predictor, frames.test, spec.feature_names, metadata, config
+                family, predictor, frames.test, spec.feature_names, metadata, config, days=days
             )
 
     cold: Candidate | None = None
@@ -154,6 +156,7 @@ def train_candidates(
             spec.cold_start_features,
             {**metadata, "evaluated_on": slice_name},
             config,
+            days=days,
             slice_name=slice_name,
         )
     return TrainingResult(frames=frames, scorers=scorers, cold_start=cold, config=config)
@@ -208,14 +211,20 @@ def _evaluate(
     metadata: dict[str, Any],
     config: TrainConfig,
     *,
+    days: float,
     slice_name: str = "test slice",
 ) -> Candidate:
     scores = predictor.predict(to_matrix(rows, feature_names))
     fraud = rows[LABEL_COLUMN].to_numpy(dtype=bool)
-    days = day_index(rows["event_time_ms"].to_numpy())
     thresholds = choose_thresholds(scores, fraud, days, config.thresholds)
     report = evaluate_scores(
-        family, rows, scores, thresholds, recall_fpr=config.recall_fpr, card_k=config.card_k
+        family,
+        rows,
+        scores,
+        thresholds,
+        days=days,
+        recall_fpr=config.recall_fpr,
+        card_k=config.card_k,
     )
     bundle = ModelBundle(predictor, feature_names, thresholds, metadata={**metadata})
     return Candidate(bundle=bundle, report=report, rows=rows, scores=scores, slice_name=slice_name)

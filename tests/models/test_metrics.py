@@ -60,7 +60,7 @@ def test_evaluation_report_is_flat_numbers_for_mlflow() -> None:
         }
     )
     report = evaluate_scores(
-        "m", rows, np.array([0.9, 0.1, 0.2, 0.3]), Thresholds(0.5, 0.95), card_k=1
+        "m", rows, np.array([0.9, 0.1, 0.2, 0.3]), Thresholds(0.5, 0.95), days=2.0, card_k=1
     )
     metrics = report.metrics()
     assert metrics["roc_auc"] == 1.0 and metrics["average_precision"] == 1.0

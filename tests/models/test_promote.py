@@ -9,9 +9,9 @@ import pytest
 
 from contracts.settings import MlflowSettings
 from models.bundle import ModelBundle
-from models.exceptions import ModelNotFoundError, PromotionError
+from models.exceptions import ModelNotFoundError, PromotionError, RegistryError
 from models.frame import LABEL_COLUMN, feature_matrix
-from models.promote import EvaluationWindow, PromotionPolicy, promote
+from models.promote import EvaluationWindow, PromotionPolicy, promote, record_verdict
 from models.registry import ModelRegistry
 from models.synthetic import SyntheticData
 from models.train import TrainingResult
@@ -141,3 +141,77 @@ def test_no_challenger_is_a_clear_error(
     window = EvaluationWindow.last_days(synthetic.frame, 7)
     with pytest.raises(ModelNotFoundError, match="challenger"):
         promote(mlflow_settings, synthetic.frame, synthetic.labels, window)
+
+
+class _FailsOnce:
+    """The registry, with one write failing once as MLflow's store might (a lock, a
+    lost connection): the crash points of a promotion, which cannot be provoked."""
+
+    def __init__(self, registry: ModelRegistry, method: str, alias: str) -> None:
+        self._registry, self._method, self._alias, self.failed = registry, method, alias, False
+
+    def __getattr__(self, attribute: str):
+        real = getattr(self._registry, attribute)
+        if attribute != self._method:
+            return real
+
+        def call(name: str, alias: str, *args: object) -> object:
+            if alias == self._alias and not self.failed:
+                self.failed = True
+                raise RegistryError("database is locked", action=attribute)
+            return real(name, alias, *args)
+
+        return call
+
+
+@pytest.mark.parametrize(
+    ("method", "alias"),
+    [("set_alias", "champion"), ("delete_alias", "challenger")],
+    ids=["before-champion-moves", "before-challenger-is-removed"],
+)
+def test_a_promotion_cut_short_is_completed_by_running_it_again(
+    trained: TrainingResult,
+    synthetic: SyntheticData,
+    mlflow_settings: MlflowSettings,
+    method: str,
+    alias: str,
+) -> None:
+    # Cut short after `champion` moved, the rollback target used to be stale or
+    # missing for good, and a rerun tagged the new champion "refused".
+    registry = ModelRegistry(mlflow_settings)
+    name = mlflow_settings.registered_model
+    frame, labels, window = synthetic.frame, synthetic.labels, _window(trained)
+    weak = _challenge(registry, name, _weak_bundle(trained))
+    promote(mlflow_settings, frame, labels, window, registry=registry)
+    good = _challenge(registry, name, trained.scorers["xgboost"].bundle)
+    flaky = _FailsOnce(registry, method, alias)
+    with pytest.raises(RegistryError):
+        promote(mlflow_settings, frame, labels, window, registry=flaky)  # type: ignore[arg-type]
+    assert registry.alias_version(name, "previous-champion") == weak  # set first
+    promote(mlflow_settings, frame, labels, window, registry=registry)
+    assert registry.alias_version(name, "champion") == good
+    assert registry.alias_version(name, "previous-champion") == weak
+    assert registry.alias_version(name, "challenger") is None
+    assert registry.version_tags(name, good)["promotion"].startswith("promoted")
+
+
+def test_a_verdict_against_a_champion_moved_meanwhile_moves_nothing(
+    trained: TrainingResult, synthetic: SyntheticData, mlflow_settings: MlflowSettings
+) -> None:
+    registry = ModelRegistry(mlflow_settings)
+    name = mlflow_settings.registered_model
+    frame, labels, window = synthetic.frame, synthetic.labels, _window(trained)
+    first = _challenge(registry, name, _weak_bundle(trained))
+    promote(mlflow_settings, frame, labels, window, registry=registry)
+    mine = _challenge(registry, name, trained.scorers["xgboost"].bundle)
+    # Another writer (a retrain) promotes its own model after this verdict was
+    # reached against `first` and before it is recorded.
+    theirs = _challenge(registry, name, trained.scorers["lightgbm"].bundle)
+    registry.set_alias(name, "previous-champion", first)
+    registry.set_alias(name, "champion", theirs)
+    registry.delete_alias(name, "challenger")
+    with pytest.raises(PromotionError, match="another promote or retrain ran"):
+        record_verdict(registry, name, mine, first, promoted=True, reason="better")
+    assert registry.alias_version(name, "champion") == theirs
+    assert registry.alias_version(name, "previous-champion") == first
+    assert "promotion" not in registry.version_tags(name, mine)

@@ -7,7 +7,6 @@ import pytest
 
 from models.exceptions import ModelError
 from models.frame import LABEL_COLUMN
-from models.metrics import day_index
 from models.thresholds import (
     ThresholdPolicy,
     Thresholds,
@@ -19,13 +18,18 @@ from models.thresholds import (
 from models.train import TrainingResult
 
 
+def _slice_days(trained: TrainingResult) -> float:
+    split = trained.frames.split
+    return (split.test_end_ms - split.test_start_ms) / 86_400_000
+
+
 @pytest.mark.parametrize("family", ["xgboost", "lightgbm", "logistic"])
 def test_policy_gives_the_stated_fpr_on_the_test_slice(
     trained: TrainingResult, family: str
 ) -> None:
     candidate = trained.scorers[family]
     fraud = candidate.rows[LABEL_COLUMN].to_numpy(dtype=bool)
-    days = day_index(candidate.rows["event_time_ms"])
+    days = _slice_days(trained)
     policy = ThresholdPolicy(block_fpr=0.002, flag_fpr=0.02)
     thresholds = choose_thresholds(candidate.scores, fraud, days, policy)
     volumes = decision_volumes(candidate.scores, fraud, days, thresholds)
@@ -42,7 +46,7 @@ def test_policy_gives_the_stated_fpr_on_the_test_slice(
 def test_review_capacity_caps_alerts_per_day(trained: TrainingResult) -> None:
     candidate = trained.scorers["xgboost"]
     fraud = candidate.rows[LABEL_COLUMN].to_numpy(dtype=bool)
-    days = day_index(candidate.rows["event_time_ms"])
+    days = _slice_days(trained)
     loose = choose_thresholds(candidate.scores, fraud, days, ThresholdPolicy(flag_fpr=0.05))
     capped = choose_thresholds(
         candidate.scores, fraud, days, ThresholdPolicy(flag_fpr=0.05, flag_daily_capacity=2)
@@ -72,8 +76,7 @@ def test_threshold_for_fpr_counts_legitimate_rows_only() -> None:
 def test_decision_volumes_on_a_hand_made_slice() -> None:
     scores = np.array([0.95, 0.7, 0.6, 0.2, 0.1, 0.9])
     fraud = np.array([True, False, True, False, False, False])
-    days = np.array([0, 0, 0, 1, 1, 1])
-    volumes = decision_volumes(scores, fraud, days, Thresholds(flag=0.6, block=0.9))
+    volumes = decision_volumes(scores, fraud, 2.0, Thresholds(flag=0.6, block=0.9))
     assert volumes.days == 2
     assert volumes.flag_per_day == 2.0  # 0.95, 0.7, 0.6, 0.9
     assert volumes.block_per_day == 1.0  # 0.95, 0.9
@@ -87,3 +90,18 @@ def test_invalid_policies_are_refused() -> None:
         ThresholdPolicy(block_fpr=0.05, flag_fpr=0.01)
     with pytest.raises(ModelError):
         Thresholds(flag=0.9, block=0.5)
+
+
+def test_capacity_counts_the_slices_span_not_the_calendar_days_it_touches() -> None:
+    # Seven days from noon touch eight UTC dates: a capacity of 20 a day let 160
+    # alerts through (22.9 a day), and the report divided by 8 and said 20.
+    rng = np.random.default_rng(3)
+    scores = rng.random(7_000)
+    fraud = np.zeros(7_000, dtype=bool)
+    policy = ThresholdPolicy(block_fpr=0.0, flag_fpr=0.5, flag_daily_capacity=20)
+    thresholds = choose_thresholds(scores, fraud, 7.0, policy)
+    volumes = decision_volumes(scores, fraud, 7.0, thresholds)
+    assert (scores >= thresholds.flag).sum() <= 140
+    assert volumes.days == 7.0 and volumes.flag_per_day <= 20.0
+    with pytest.raises(ModelError, match="must last"):
+        decision_volumes(scores, fraud, 0.0, thresholds)
