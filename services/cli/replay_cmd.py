@@ -109,7 +109,8 @@ Examples:
     default="7d",
     show_default=True,
     help="How long after its transaction a label becomes known (known_at_ms = event time "
-    "+ delay), like chargebacks: 7d, 36h, 90m, 0.",
+    "+ delay), like chargebacks: 7d, 36h, 90m, 0. A label_known_at_ms column (as --out "
+    "writes) wins where it has a value.",
 )
 @click.option(
     "--rebase-now/--no-rebase-now",
@@ -183,7 +184,8 @@ def replay(
     Rows are validated against the Transaction contract, sorted by event time
     (stable) and produced keyed by card id; a label column becomes Label
     events on the labels topic, each known --label-delay after its
-    transaction. Ends with a report: rows, rejections (with row number, field
+    transaction (or at its label_known_at_ms, when the file has that
+    column). Ends with a report: rows, rejections (with row number, field
     and problem), messages the broker confirmed, delivery errors.
     """
     if out is not None and out.suffix.lower() != ".parquet":

@@ -230,9 +230,11 @@ def _to_files(config: Any, out: Path, file_format: str, progress: bool) -> None:
                 bar.update(now_day - day)
                 day = now_day
         bar.update(config.days - day)
-    report = summary.as_dict(config)
-    report["elapsed_s"] = round(time.monotonic() - started, 2)
-    (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
+        report = summary.as_dict(config)
+        report["elapsed_s"] = round(time.monotonic() - started, 2)
+        # Handed to the sink, not written here: it goes into place together with the
+        # event files, and not at all if the run fails before they are complete.
+        sink.add_text("summary.json", json.dumps(report, indent=2) + "\n")
     click.echo(format_summary(report))
     click.echo(f"wrote {out}/ ({file_format}) in {report['elapsed_s']} s")
 

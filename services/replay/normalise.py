@@ -15,6 +15,10 @@ Where each field comes from, first match wins:
    built-in ``pos``) and ``currency`` (``--default-currency``, built-in
    ``EUR``); defaults also fill empty cells of a mapped column.
 
+Labels come from a label column; each is known ``--label-delay`` after its
+transaction, unless a ``label_known_at_ms`` column (as ``--out`` writes)
+gives the time: a non-empty cell there wins over the delay.
+
 Whole-file problems (a required field with no source, an unknown column)
 raise ``ReplayInputError``. Cell problems never do: they stay in the frame,
 and ``services.replay.records`` turns each into a row error.
@@ -35,13 +39,14 @@ import pandas as pd
 
 from services.replay.cells import cell_text, is_missing, parse_flag
 from services.replay.exceptions import ReplayInputError
-from services.replay.options import ReplayOptions, merge_maps
+from services.replay.options import LABEL_KNOWN_AT_COLUMN, ReplayOptions, TimeUnit, merge_maps
 from services.replay.presets import Preset, preset_named
 from services.replay.reader import read_table
 from services.replay.timecols import to_epoch_ms
 
 __all__ = [
     "FLOAT_FIELDS",
+    "KNOWN_AT",
     "POSITION",
     "PROBLEM",
     "LABEL",
@@ -62,9 +67,11 @@ TIME_FIELDS = ("event_time_ms", "account_created_ms")
 _REQUIRED = ("event_time_ms", "card_id", "amount", "merchant_id", "country")
 _BUILT_IN_DEFAULTS = {"channel": "pos", "currency": "EUR"}
 
-#: Extra columns of the normalised frame: position in the file, label, first cell problem.
+#: Extra columns of the normalised frame: position in the file, label, when the label
+#: became known (epoch ms, <NA> = event time + the label delay), first cell problem.
 POSITION = "_position"
 LABEL = "_label"
+KNOWN_AT = "_label_known_at"
 PROBLEM = "_problem"
 _AUTO_LABEL_COLUMN = "is_fraud"
 
@@ -74,7 +81,8 @@ class NormalisedFrame:
     """Transaction fields as columns, stably sorted by event time, cells not yet validated.
 
     ``frame[PROBLEM]`` holds ``(field, problem)`` for cells that could not be read;
-    ``frame[LABEL]`` holds True/False/None. ``raw`` is the file as read, for dead letters.
+    ``frame[LABEL]`` holds True/False/None and ``frame[KNOWN_AT]`` the label's known time
+    from the file (``<NA>``: use the delay). ``raw`` is the file as read, for dead letters.
     """
 
     frame: pd.DataFrame
@@ -120,19 +128,16 @@ def normalise(
         if name not in columns:
             continue
         unit = options.time_unit if name == "event_time_ms" else "auto"
-        millis, how = to_epoch_ms(columns[name], unit)
+        millis, how = _read_times(columns[name], unit, f"$.{name}", problems)
         if name == "event_time_ms":
             time_read_as = how
-        unreadable = millis.isna().to_numpy() & ~_missing(columns[name])
-        for position in np.flatnonzero(unreadable):
-            if problems[position] is None:
-                value = columns[name].iat[position]
-                problems[position] = (f"$.{name}", f"cannot read {value!r} as a time ({how})")
         frame[name] = millis
 
     _fill_defaults(frame, options, preset, provenance)
-    _derive_generic(frame, raw, label_column, provenance)
+    known_at_column = _known_at_column(raw, label_column)
+    _derive_generic(frame, raw, (label_column, known_at_column), provenance)
     frame[LABEL] = _labels(raw, label_column, problems, options.labels)
+    frame[KNOWN_AT] = _label_known_times(raw, known_at_column, problems, notes)
     frame[PROBLEM] = pd.Series(problems, index=raw.index, dtype="object")
     frame[POSITION] = np.arange(len(raw))
 
@@ -145,7 +150,7 @@ def normalise(
     frame = frame.sort_values("event_time_ms", kind="stable", na_position="last")
     shift_ms = _rebase_shift(frame, options, preset)
     if shift_ms:
-        for name in TIME_FIELDS:
+        for name in (*TIME_FIELDS, KNOWN_AT):
             if name in frame:
                 frame[name] = frame[name] + shift_ms
         notes.append(f"times shifted by {shift_ms / 86_400_000:+.2f} days to end now")
@@ -204,6 +209,22 @@ def _sources(
                 columns[name] = derived
                 provenance[name] = f"derived ({preset.name})"
     return columns, provenance
+
+
+def _read_times(
+    values: pd.Series, unit: TimeUnit, field: str, problems: list[tuple[str, str] | None]
+) -> tuple[pd.Series, str]:
+    """``values`` as epoch ms; each cell that holds something unreadable becomes a problem."""
+    millis, how = to_epoch_ms(values, unit)
+    unreadable = millis.isna().to_numpy() & ~_missing(values)
+    for position in np.flatnonzero(unreadable):
+        if problems[position] is None:
+            value = values.iat[position]
+            problems[position] = (
+                field,
+                f"cannot read {value!r} as a time (the column is read as {how})",
+            )
+    return millis, how
 
 
 def _as_text(name: str, values: pd.Series) -> pd.Series:
@@ -280,7 +301,10 @@ def _fill_defaults(
 
 
 def _derive_generic(
-    frame: pd.DataFrame, raw: pd.DataFrame, label_column: str | None, provenance: dict[str, str]
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    label_columns: tuple[str | None, ...],
+    provenance: dict[str, str],
 ) -> None:
     if "customer_id" not in frame:
         frame["customer_id"] = frame["card_id"]
@@ -291,17 +315,18 @@ def _derive_generic(
         )
         provenance["customer_id"] += ", empty cells from the card id"
     if "tx_id" not in frame:
-        frame["tx_id"] = _row_hashes(raw, label_column)
+        frame["tx_id"] = _row_hashes(raw, label_columns)
         provenance["tx_id"] = "derived (hash of the row)"
     elif frame["tx_id"].isna().any():
         frame["tx_id"] = frame["tx_id"].where(
-            frame["tx_id"].notna(), _row_hashes(raw, label_column)
+            frame["tx_id"].notna(), _row_hashes(raw, label_columns)
         )
         provenance["tx_id"] += ", empty cells from a hash of the row"
 
 
-def _row_hashes(raw: pd.DataFrame, label_column: str | None) -> pd.Series:
-    names = sorted(column for column in raw.columns if column != label_column)
+def _row_hashes(raw: pd.DataFrame, label_columns: tuple[str | None, ...]) -> pd.Series:
+    # The label's columns stay out of the hash: correcting a label keeps the payment's id.
+    names = sorted(column for column in raw.columns if column not in label_columns)
     cells = [_text_cells(raw[name]).tolist() for name in names]
     hashes = []
     for values in zip(*cells, strict=True):
@@ -340,6 +365,27 @@ def _labels(
             if problems[position] is None:
                 problems[position] = ("$.is_fraud", f"label column {column!r}: {exc}")
     return pd.Series(labels, index=raw.index, dtype="object")
+
+
+def _known_at_column(raw: pd.DataFrame, label_column: str | None) -> str | None:
+    """The column of label known times, when the file has one and labels are read."""
+    if label_column is None or LABEL_KNOWN_AT_COLUMN not in raw.columns:
+        return None
+    return LABEL_KNOWN_AT_COLUMN
+
+
+def _label_known_times(
+    raw: pd.DataFrame,
+    column: str | None,
+    problems: list[tuple[str, str] | None],
+    notes: list[str],
+) -> pd.Series:
+    """Each label's known time from ``column``; ``<NA>`` where the delay decides."""
+    if column is None:
+        return pd.Series(pd.NA, index=raw.index, dtype="Int64")
+    notes.append(f"labels known at the times in column {column}; --label-delay fills empty cells")
+    millis, _ = _read_times(raw[column], "auto", f"$.{column}", problems)
+    return millis
 
 
 def _rebase_shift(frame: pd.DataFrame, options: ReplayOptions, preset: Preset | None) -> int:

@@ -20,6 +20,7 @@ from services.replay.exceptions import ReplayInputError
 
 __all__ = [
     "DEFAULT_LABEL_DELAY_MS",
+    "LABEL_KNOWN_AT_COLUMN",
     "FileFormat",
     "ON_ERROR_CHOICES",
     "TIME_UNIT_CHOICES",
@@ -42,6 +43,9 @@ TIME_UNIT_CHOICES: tuple[str, ...] = get_args(TimeUnit)
 #: Chargebacks typically arrive days after the payment; a week is a middle-of-the-road
 #: delay that keeps imported labels from leaking into features of the same day.
 DEFAULT_LABEL_DELAY_MS = 7 * 24 * 3600 * 1000
+#: When each label became known (epoch ms): ``--out`` writes it, and a replay of a file
+#: with it uses it, so a replayed history keeps its own label delays.
+LABEL_KNOWN_AT_COLUMN = "label_known_at_ms"
 
 #: Every field a file column can be mapped onto (the envelope ``type``/``v`` is ours).
 TRANSACTION_FIELDS: tuple[str, ...] = tuple(

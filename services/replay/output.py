@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contracts.events import Label, Transaction
-from services.replay.options import TRANSACTION_FIELDS
+from services.replay.options import LABEL_KNOWN_AT_COLUMN, TRANSACTION_FIELDS
 from services.replay.records import Rejection
 
 __all__ = ["ParquetWriter", "RejectionsCsv", "TRANSACTIONS_SCHEMA"]
@@ -31,7 +31,7 @@ _TYPES = {
 }
 TRANSACTIONS_SCHEMA = pa.schema(
     [pa.field(name, _TYPES.get(name, pa.string())) for name in TRANSACTION_FIELDS]
-    + [pa.field("is_fraud", pa.bool_()), pa.field("label_known_at_ms", pa.int64())]
+    + [pa.field("is_fraud", pa.bool_()), pa.field(LABEL_KNOWN_AT_COLUMN, pa.int64())]
 )
 
 
@@ -51,7 +51,7 @@ class ParquetWriter:
         for name in TRANSACTION_FIELDS:
             self._columns[name].append(getattr(transaction, name))
         self._columns["is_fraud"].append(label.is_fraud if label else None)
-        self._columns["label_known_at_ms"].append(label.known_at_ms if label else None)
+        self._columns[LABEL_KNOWN_AT_COLUMN].append(label.known_at_ms if label else None)
         self._labelled = self._labelled or label is not None
 
     def close(self) -> int:
@@ -60,7 +60,7 @@ class ParquetWriter:
         columns = dict(self._columns)
         if not self._labelled:
             schema = pa.schema(
-                [f for f in schema if f.name not in ("is_fraud", "label_known_at_ms")]
+                [f for f in schema if f.name not in ("is_fraud", LABEL_KNOWN_AT_COLUMN)]
             )
             columns = {name: columns[name] for name in schema.names}
         table = pa.Table.from_pydict(columns, schema=schema)

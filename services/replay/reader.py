@@ -4,6 +4,11 @@ CSV columns are read as text: identifiers keep their leading zeros (MCC
 ``0742``, BIN ``004512``) and long card numbers never pass through a float.
 The normaliser converts each column to the type its field needs and turns
 what it cannot convert into a row error, instead of pandas guessing silently.
+
+Only an empty CSV cell is missing. pandas' default NA spellings (``NA``,
+``NULL``, ``None``, ``nan``, ``N/A``, ...) are values here: ``NA`` is
+Namibia's country code, and a merchant may well be called ``NULL``. Parquet
+has typed nulls and pandas never reads its text as missing.
 """
 
 from __future__ import annotations
@@ -47,7 +52,14 @@ def read_table(
     try:
         if kind == "csv":
             separator = "\t" if path.name.lower().endswith(".tsv") else ","
-            frame = pd.read_csv(path, dtype=str, sep=separator, nrows=limit, keep_default_na=True)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                sep=separator,
+                nrows=limit,
+                keep_default_na=False,
+                na_values=[""],
+            )
         else:
             frame = pd.read_parquet(path)
             if limit is not None:

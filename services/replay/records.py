@@ -22,8 +22,8 @@ from contracts.codec import decode_as, encode
 from contracts.errors import ContractError
 from contracts.events import Label, Transaction
 from services.replay.cells import is_missing
-from services.replay.normalise import LABEL, POSITION, PROBLEM, NormalisedFrame
-from services.replay.options import TRANSACTION_FIELDS
+from services.replay.normalise import KNOWN_AT, LABEL, POSITION, PROBLEM, NormalisedFrame
+from services.replay.options import LABEL_KNOWN_AT_COLUMN, TRANSACTION_FIELDS
 
 __all__ = [
     "AcceptedRow",
@@ -86,9 +86,13 @@ def iter_rows(normalised: NormalisedFrame) -> Iterator[AcceptedRow | RejectedRow
         chunk = frame.iloc[start : start + _CHUNK_ROWS]
         columns = [chunk[name].astype("object").tolist() for name in fields]
         extras = zip(
-            chunk[POSITION].tolist(), chunk[LABEL].tolist(), chunk[PROBLEM].tolist(), strict=True
+            chunk[POSITION].tolist(),
+            chunk[LABEL].tolist(),
+            chunk[KNOWN_AT].tolist(),
+            chunk[PROBLEM].tolist(),
+            strict=True,
         )
-        for values, (position, flag, problem) in zip(
+        for values, (position, flag, known_at, problem) in zip(
             zip(*columns, strict=True), extras, strict=True
         ):
             row = int(position) + 1
@@ -96,7 +100,7 @@ def iter_rows(normalised: NormalisedFrame) -> Iterator[AcceptedRow | RejectedRow
                 if isinstance(problem, tuple):  # a cell that could not be read at all
                     raise ContractError(problem[1], field=problem[0], kind="Transaction")
                 transaction = _transaction(fields, values)
-                label = _label(transaction, flag, normalised.label_delay_ms)
+                label = _label(transaction, flag, known_at, normalised.label_delay_ms)
             except ContractError as exc:
                 yield RejectedRow(row, exc, raw_row(normalised.raw, int(position)))
             else:
@@ -152,14 +156,16 @@ def _transaction(fields: list[str], values: tuple[Any, ...]) -> Transaction:
         raise
 
 
-def _label(transaction: Transaction, flag: object, delay_ms: int) -> Label | None:
+def _label(transaction: Transaction, flag: object, known_at: Any, delay_ms: int) -> Label | None:
+    """The row's label, known at the file's time for it (``known_at``: an int, or ``<NA>``
+    when the file has none), else ``delay_ms`` after the transaction."""
     if not isinstance(flag, bool):  # unlabelled row (None, or NaN after a pandas round trip)
         return None
     label = Label(
         tx_id=transaction.tx_id,
         is_fraud=flag,
         source="import",
-        known_at_ms=transaction.event_time_ms + delay_ms,
+        known_at_ms=_known_at_ms(transaction, known_at, delay_ms),
         event_time_ms=transaction.event_time_ms,
         card_id=transaction.card_id,
         device_id=transaction.device_id,
@@ -168,6 +174,22 @@ def _label(transaction: Transaction, flag: object, delay_ms: int) -> Label | Non
     )
     # Structs built in Python skip the contract's bounds: round-trip it as consumers will.
     return decode_as(encode(label), Label)
+
+
+def _known_at_ms(transaction: Transaction, known_at: Any, delay_ms: int) -> int:
+    if is_missing(known_at):
+        return transaction.event_time_ms + delay_ms
+    known_at_ms = int(known_at)
+    # Checked here, not left to Label: its own check raises a bare ValueError on
+    # construction, which would end the replay instead of rejecting this row.
+    if known_at_ms < transaction.event_time_ms:
+        raise ContractError(
+            f"label known before its transaction happened ({known_at_ms} < event time "
+            f"{transaction.event_time_ms})",
+            field=f"$.{LABEL_KNOWN_AT_COLUMN}",
+            kind="Label",
+        )
+    return known_at_ms
 
 
 def _json_value(value: Any) -> Any:

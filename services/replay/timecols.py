@@ -7,6 +7,10 @@ numbers in seconds, milliseconds, microseconds or nanoseconds. With unit
 ~1.7e9 in s, ~1.7e12 in ms, ~1.7e15 in us, ~1.7e18 in ns, so the decades
 between the thresholds below leave no room for doubt.
 
+A text column in ``auto`` mode is read in the form most of its cells have
+(epoch numbers or ISO text), and each cell in that form: a typo among a
+million epoch numbers costs its own row, not the whole column.
+
 Values that cannot be read come back as ``<NA>``; the caller turns each into
 a row error naming the original value. Nothing is dropped here.
 """
@@ -57,10 +61,29 @@ def to_epoch_ms(values: pd.Series, unit: TimeUnit = "auto") -> tuple[pd.Series, 
     numbers = pd.to_numeric(text, errors="coerce")
     if unit != "auto":
         return _from_epoch(numbers, unit)
-    present = text.notna()
-    if present.any() and bool(numbers[present].notna().all()):
-        return _from_epoch(numbers, unit)
-    return _from_iso(text), "iso"
+    return _in_the_commoner_form(text, numbers)
+
+
+def _in_the_commoner_form(text: pd.Series, numbers: pd.Series) -> tuple[pd.Series, str]:
+    """Read ``text`` as epoch numbers or as ISO text, whichever reads more of its cells.
+
+    Cells the chosen form cannot read become ``<NA>`` (a row error each), whatever
+    the other form would make of them: a column mixing the two is more likely a
+    bad export than a deliberate mixture.
+    """
+    present = _present(text)
+    numeric = int((numbers.notna() & present).sum())
+    if numeric * 2 > int(present.sum()):  # a majority already: no need to try ISO
+        return _from_epoch(numbers.where(present), "auto")
+    iso = _from_iso(text)
+    if int(iso.notna().sum()) >= numeric:  # a tie goes to ISO, which states its own unit
+        return iso, "iso"
+    return _from_epoch(numbers.where(present), "auto")
+
+
+def _present(text: pd.Series) -> pd.Series:
+    """Cells that hold something: not missing and not blank."""
+    return text.notna() & text.astype(str).str.strip().ne("")
 
 
 def _from_epoch(numbers: pd.Series, unit: TimeUnit) -> tuple[pd.Series, str]:

@@ -190,6 +190,55 @@ def test_a_shuffled_file_comes_out_in_event_time_order_ties_in_file_order():
     assert offset.event_time_ms == T0_MS + 4 * 60_000  # 11:04:00+01:00 is 10:04:00Z
 
 
+# -- cells that look like pandas' NA spellings --------------------------------------------
+
+
+def _na_lookalikes_csv(path: Path) -> Path:
+    path.write_text(
+        "tx_id,event_time_ms,card_id,amount,merchant_id,country\n"
+        f"t1,{T0_MS},c1,10.0,m1,NA\n"  # Namibia
+        f"t2,{T0_MS + 1},None,11.0,NULL,DE\n"
+        f"NA,{T0_MS + 2},c3,12.0,m3,\n"  # a blank country: the only truly missing cell
+        f"t4,{T0_MS + 3},c4,abc,N/A,NA\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_na_like_text_in_a_csv_is_a_value_and_only_blank_cells_are_missing(tmp_path):
+    normalised = normalise_file(
+        _na_lookalikes_csv(tmp_path / "na.csv"), ReplayOptions(default_country="FR")
+    )
+    rows = {row.row: row for row in iter_rows(normalised)}
+    cells = {
+        number: (row.transaction.tx_id, row.transaction.card_id, row.transaction.merchant_id,
+                 row.transaction.country)
+        for number, row in rows.items()
+        if isinstance(row, AcceptedRow)
+    }  # fmt: skip
+    assert cells == {
+        1: ("t1", "c1", "m1", "NA"),
+        2: ("t2", "None", "NULL", "DE"),
+        3: ("NA", "c3", "m3", "FR"),
+    }
+    dead = rows[4]
+    assert isinstance(dead, RejectedRow) and dead.error.field == "$.amount"
+    assert (dead.raw["merchant_id"], dead.raw["country"]) == ("N/A", "NA")
+
+
+def test_na_like_text_in_a_parquet_file_is_a_value_too(tmp_path):
+    frame = pd.read_csv(_na_lookalikes_csv(tmp_path / "na.csv"), dtype=str, keep_default_na=False)
+    frame = frame.replace({"": None})
+    frame.to_parquet(tmp_path / "na.parquet")
+    normalised = normalise_file(tmp_path / "na.parquet", ReplayOptions(default_country="FR"))
+    countries = [
+        (row.transaction.tx_id, row.transaction.country)
+        for row in iter_rows(normalised)
+        if isinstance(row, AcceptedRow)
+    ]
+    assert countries == [("t1", "NA"), ("t2", "DE"), ("NA", "FR")]
+
+
 # -- time formats ----------------------------------------------------------------------
 
 _INSTANT = datetime(2025, 3, 1, 10, 0, 5, 250_000, tzinfo=UTC)
@@ -235,6 +284,37 @@ def test_unreadable_times_become_row_errors_and_a_wrong_unit_fails_the_contract(
     rejected = [row for row in as_seconds if isinstance(row, RejectedRow)]
     assert len(rejected) == len(as_seconds) == 2
     assert "<= 4102444799999 (value: 1740823200000000)" in rejected[0].error.problem
+
+
+def test_one_bad_cell_in_an_epoch_column_rejects_that_row_only(tmp_path):
+    lines = ["tx_id,event_time_ms,card_id,amount,merchant_id,country"]
+    lines += [f"t{i},{T0_MS // 1000 + i},c{i},10.0,m1,DE" for i in range(9)]
+    lines.insert(5, "typo,2025-13-45,c9,10.0,m1,DE")  # row 5 of the file
+    path = tmp_path / "poison.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    normalised = normalise_file(path, ReplayOptions())
+    assert normalised.time_read_as == "epoch s"
+    rows = list(iter_rows(normalised))
+    rejected = [row.rejection for row in rows if isinstance(row, RejectedRow)]
+    assert [(r.row, r.field) for r in rejected] == [(5, "$.event_time_ms")]
+    assert "'2025-13-45'" in rejected[0].problem and "epoch s" in rejected[0].problem
+    times = [row.transaction.event_time_ms for row in rows if isinstance(row, AcceptedRow)]
+    assert times == [T0_MS + 1000 * i for i in range(9)]
+
+
+@pytest.mark.parametrize(
+    ("cells", "read_as", "unreadable"),
+    [
+        ([str(_INSTANT_MS), str(_INSTANT_MS), "yesterday"], "epoch ms", [False, False, True]),
+        ([str(_INSTANT_MS), "2025-03-01T10:00:05.250Z", "2025-03-01 10:00:05.250"], "iso",
+         [True, False, False]),
+        ([str(_INSTANT_MS), None, "  "], "epoch ms", [False, True, True]),
+    ],
+)  # fmt: skip
+def test_a_mixed_time_column_is_read_in_the_format_most_cells_have(cells, read_as, unreadable):
+    millis, how = to_epoch_ms(pd.Series(cells, dtype="str"), "auto")
+    assert how == read_as and millis.isna().tolist() == unreadable
+    assert set(millis.dropna().tolist()) == {_INSTANT_MS}
 
 
 def test_parquet_with_typed_columns_gives_the_same_transactions_as_csv(tmp_path):
@@ -369,6 +449,51 @@ def test_out_parquet_replays_again_with_no_options(tmp_path):
     assert [(row.transaction, row.label) for row in again] == [
         (row.transaction, row.label) for row in first
     ]
+
+
+def test_out_parquet_replays_its_label_known_times_not_the_default_delay(tmp_path):
+    out = tmp_path / "normalised.parquet"
+    hour = parse_duration_ms("1h")
+    run_replay(normalise_file(CUSTOM, custom_options(label_delay_ms=hour)), sink=None, out=out)
+    again = accepted(out, ReplayOptions())  # no options: the default delay is a week
+    delays = {row.label.known_at_ms - row.transaction.event_time_ms for row in again if row.label}
+    assert delays == {hour}
+
+    # An empty cell (a label added by hand, say) falls back to event time + the delay.
+    edited = pd.read_parquet(out)
+    labelled = edited.index[edited["is_fraud"].notna()]
+    edited.loc[labelled[0], "label_known_at_ms"] = None
+    edited.to_parquet(out)
+    delays = [
+        row.label.known_at_ms - row.transaction.event_time_ms
+        for row in accepted(out, ReplayOptions(label_delay_ms=5))
+        if row.label
+    ]
+    assert sorted(delays) == [5] + [hour] * (len(labelled) - 1)
+
+
+def test_label_known_times_move_with_a_rebase_and_bad_ones_are_row_errors():
+    frame = pd.DataFrame(
+        {
+            "event_time_ms": [str(T0_MS), str(T0_MS + 1)],
+            "card_id": ["c", "c"],
+            "amount": ["1", "2"],
+            "merchant_id": ["m", "m"],
+            "is_fraud": ["1", "0"],
+            "label_known_at_ms": [str(T0_MS + 60_000), "soon"],
+        }
+    )
+    options = ReplayOptions(default_country="DE", rebase_now=True, now_ms=NOW_MS)
+    first, second = iter_rows(normalise(frame, options))
+    assert isinstance(first, AcceptedRow) and first.label is not None
+    assert first.label.known_at_ms == first.transaction.event_time_ms + 60_000
+    assert isinstance(second, RejectedRow) and second.error.field == "$.label_known_at_ms"
+    assert "'soon'" in second.error.problem
+
+    frame.loc[1, "label_known_at_ms"] = str(T0_MS)  # known before its payment at T0 + 1
+    [_, too_early] = iter_rows(normalise(frame, ReplayOptions(default_country="DE")))
+    assert isinstance(too_early, RejectedRow) and too_early.error.field == "$.label_known_at_ms"
+    assert "known before its transaction" in too_early.error.problem
 
 
 def test_cli_dry_run_reports_without_a_broker(tmp_path):

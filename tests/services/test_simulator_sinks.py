@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -21,6 +24,7 @@ from services.simulator import SimulationSummary, SimulatorConfig, simulate
 from services.simulator.sinks.files import FileSink, arrow_schema
 from services.simulator.sinks.kafka import KafkaSink, stream_to_kafka
 from services.simulator.sinks.pacing import TokenBucket
+from services.simulator.world import SimulatedEvent
 
 SMALL = SimulatorConfig(seed=5, customers=400, days=5, fraud_rate=0.03)
 TRUTH_COLUMNS = {
@@ -137,6 +141,82 @@ def test_token_bucket_catches_up_a_short_stall_but_not_a_long_one() -> None:
     assert slept == []
     bucket.take(10)  # empty again: 10 tokens take 0.1 s
     assert sum(slept) == pytest.approx(0.1)
+
+
+# -- a run that does not finish ---------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """Stands in for Ctrl-C, a full disk or a crash halfway through a run."""
+
+
+def _interrupted_after(events: int, config: SimulatorConfig) -> Iterator[SimulatedEvent]:
+    for number, item in enumerate(simulate(config)):
+        if number == events:
+            raise Interrupted
+        yield item
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+def test_a_run_that_fails_midway_leaves_the_previous_files_as_they_were(tmp_path: Path) -> None:
+    with FileSink(tmp_path, "parquet", batch_rows=500) as sink:
+        for item in simulate(SMALL):
+            sink.write(item)
+    before = _snapshot(tmp_path)
+    rerun = SimulatorConfig(seed=6, customers=400, days=5, fraud_rate=0.03)
+    with pytest.raises(Interrupted), FileSink(tmp_path, "parquet", batch_rows=500) as sink:
+        for item in _interrupted_after(1_500, rerun):  # several batches already flushed
+            sink.write(item)
+    assert _snapshot(tmp_path) == before  # same files, same bytes, no leftovers
+
+
+def test_cli_rerun_that_fails_midway_keeps_the_previous_files_and_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "sim"
+    args = ["simulate", "--out", str(out), "--days", "2", "--customers", "200", "--no-progress"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    before = _snapshot(out)
+    assert "summary.json" in before
+    monkeypatch.setattr(
+        "services.simulator.generator.simulate",
+        lambda config: _interrupted_after(200, config),
+    )
+    result = CliRunner().invoke(cli, [*args, "--seed", "7"])
+    assert isinstance(result.exception, Interrupted)
+    assert _snapshot(out) == before
+
+
+_KILLED_RUN = """
+import os, sys
+from pathlib import Path
+from services.simulator import SimulatorConfig, simulate
+from services.simulator.sinks.files import FileSink
+config = SimulatorConfig(seed=int(sys.argv[2]), customers=200, days=10)
+sink = FileSink(Path(sys.argv[1]), "parquet", batch_rows=200)
+for number, item in enumerate(simulate(config)):
+    sink.write(item)
+    if number == 1_000 and sys.argv[2] == "2":
+        os._exit(137)  # as SIGKILL or the OOM killer would: no cleanup runs
+sink.close()
+"""
+
+
+def test_a_killed_run_leaves_the_previous_files_readable(tmp_path: Path) -> None:
+    def run(seed: int) -> int:
+        command = [sys.executable, "-c", _KILLED_RUN, str(tmp_path), str(seed)]
+        return subprocess.run(command, check=False, timeout=120).returncode
+
+    assert run(1) == 0
+    rows = {path.name: pq.read_metadata(path).num_rows for path in tmp_path.glob("*.parquet")}
+    assert len(rows) == 3
+    assert run(2) == 137
+    assert {
+        path.name: pq.read_metadata(path).num_rows for path in tmp_path.glob("*.parquet")
+    } == rows
 
 
 # -- Kafka (real broker) ----------------------------------------------------------------

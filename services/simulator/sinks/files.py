@@ -5,7 +5,14 @@ Output directory::
     transactions.<fmt>  every Transaction field + is_fraud, scenario, episode_id
     messages.<fmt>      every UserMessage field + category, scenario, episode_id
     labels.<fmt>        every Label field
-    summary.json        written by the caller (see services.cli.simulate_cmd)
+    summary.json        the caller's, handed over with ``FileSink.add_text``
+                        (see services.cli.simulate_cmd)
+
+Every file is written under a hidden temporary name beside its final one
+(``.transactions.parquet.partial``) and renamed into place only when the run
+closes cleanly: a failed, interrupted or killed run leaves the previous run's
+files, summary included, as they were. A killed run leaves its ``.partial``
+files behind; the next run into the directory overwrites them.
 
 Columns follow the contract structs (``contracts.events``) field by field, so
 a schema change there shows up here without editing this module. Rows are
@@ -14,6 +21,8 @@ buffered and written in batches, so memory stays flat however long the run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import types
 import typing
 from pathlib import Path
@@ -40,7 +49,11 @@ _TRUTH: dict[type[Any], list[tuple[str, pa.DataType]]] = {
     ],
     Label: [],
 }
-_FILE_STEM = {Transaction: "transactions", UserMessage: "messages", Label: "labels"}
+_FILE_STEM: dict[type[Any], str] = {
+    Transaction: "transactions",
+    UserMessage: "messages",
+    Label: "labels",
+}
 _ARROW_TYPES: dict[Any, pa.DataType] = {
     str: pa.string(),
     int: pa.int64(),
@@ -72,17 +85,31 @@ def _arrow_type(annotation: Any) -> pa.DataType:
     return _ARROW_TYPES[annotation]
 
 
+def _partial_path(path: Path) -> Path:
+    """Where ``path`` is written until the run ends. In the same directory, so the final
+    rename is atomic; hidden, so ``*.parquet`` globs and Arrow's dataset discovery skip it."""
+    return path.with_name(f".{path.name}.partial")
+
+
+def _put_in_place(partial: Path, path: Path) -> None:
+    # fsync first: after a power cut a renamed file must hold its data, not zero bytes.
+    with partial.open("rb") as written:
+        os.fsync(written.fileno())
+    os.replace(partial, path)
+
+
 class _Table:
     def __init__(self, path: Path, kind: type[Any], fmt: FileFormat) -> None:
         self.path = path
+        self.partial = _partial_path(path)
         self.schema = arrow_schema(kind)
         self.rows: list[tuple[Any, ...]] = []
         self.written = 0
         self._writer: pq.ParquetWriter | pa_csv.CSVWriter
         if fmt == "parquet":
-            self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self.partial, self.schema, compression="zstd")
         else:
-            self._writer = pa_csv.CSVWriter(path, self.schema)
+            self._writer = pa_csv.CSVWriter(self.partial, self.schema)
 
     def flush(self) -> None:
         if not self.rows:
@@ -97,20 +124,37 @@ class _Table:
         self.rows.clear()
 
     def close(self) -> None:
+        """Flush and finish the file, still under its temporary name."""
         self.flush()
         self._writer.close()
 
+    def discard(self) -> None:
+        # The run failed already: an error closing a half-written file changes nothing.
+        with contextlib.suppress(OSError, pa.ArrowException):
+            self._writer.close()
+        self.partial.unlink(missing_ok=True)
+
 
 class FileSink:
-    """Collects ``SimulatedEvent`` into three files; use as a context manager."""
+    """Collects ``SimulatedEvent`` into three files; use as a context manager.
+
+    Nothing replaces the directory's previous files until ``close`` (a clean exit
+    from the ``with`` block); an exception in the block discards this run's files.
+    """
 
     def __init__(self, out_dir: Path, fmt: FileFormat = "parquet", batch_rows: int = 50_000):
         out_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = out_dir
         self.batch_rows = batch_rows
-        self._tables = {
-            kind: _Table(out_dir / f"{stem}.{fmt}", kind, fmt) for kind, stem in _FILE_STEM.items()
-        }
+        self._texts: dict[Path, str] = {}
+        self._finished = False
+        self._tables: dict[type[Any], _Table] = {}
+        try:
+            for kind, stem in _FILE_STEM.items():
+                self._tables[kind] = _Table(out_dir / f"{stem}.{fmt}", kind, fmt)
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, item: SimulatedEvent) -> None:
         event = item.event
@@ -125,14 +169,56 @@ class FileSink:
         if len(table.rows) >= self.batch_rows:
             table.flush()
 
+    def add_text(self, name: str, text: str) -> None:
+        """One more file for the directory (``summary.json``), put in place with the others
+        by ``close`` so that it never sits beside another run's files."""
+        self._texts[self.out_dir / name] = text
+
     def close(self) -> dict[str, Path]:
-        """Flush and close every file; the paths written, by kind."""
+        """Finish every file and rename them all into place; the paths written, by kind."""
+        if self._finished:
+            return self._paths()
+        try:
+            for table in self._tables.values():
+                table.close()
+            for path, text in self._texts.items():
+                _partial_path(path).write_text(text, encoding="utf-8")
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+        self._publish()
+        return self._paths()
+
+    def abort(self) -> None:
+        """Delete this run's temporary files; the directory's previous files stay as they were."""
+        if self._finished:
+            return
+        self._finished = True
         for table in self._tables.values():
-            table.close()
+            table.discard()
+        for path in self._texts:
+            _partial_path(path).unlink(missing_ok=True)
+
+    def _publish(self) -> None:
+        # Each rename is atomic, the set is not. The old summary goes first and the new
+        # one comes last, so a run stopped inside this loop leaves no summary beside
+        # files it does not describe.
+        for path in self._texts:
+            path.unlink(missing_ok=True)
+        for table in self._tables.values():
+            _put_in_place(table.partial, table.path)
+        for path in self._texts:
+            _put_in_place(_partial_path(path), path)
+
+    def _paths(self) -> dict[str, Path]:
         return {_FILE_STEM[kind]: table.path for kind, table in self._tables.items()}
 
     def __enter__(self) -> FileSink:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
