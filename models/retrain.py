@@ -23,6 +23,13 @@ Two steps, so the caller can write the drift report even when training is refuse
     5. unless ``dry_run``, log a ``retrain`` run to MLflow: the split, the
        policy, both models' metrics, the test, the PSIs, the timings, the
        reports as artifacts.
+
+``retrain.txt`` never claims more than the registry holds: it is written
+before the verdict is applied (saying it is being applied), rewritten with the
+aliases as they stand if applying it fails, and with the verdict once applied.
+A failure to log the ``retrain`` run after that does not undo or hide the
+verdict: the outcome keeps it, with ``run_log_error`` saying why the run is
+missing (a line of the report too).
 """
 
 from __future__ import annotations
@@ -39,9 +46,10 @@ from models.bundle import ModelBundle
 from models.challenge import ChallengePolicy, ChallengeResult, challenge
 from models.decision_log import LogSnapshot
 from models.drift import DriftReport, drift_report
+from models.exceptions import RegistryError
 from models.leaks import FeatureStrength, LeakPolicy, check_label_times, scan_for_leaks
 from models.predictor import ScorerFamily
-from models.promote import CHAMPION, EvaluationWindow, record_verdict
+from models.promote import CHALLENGER, CHAMPION, PREVIOUS, EvaluationWindow, record_verdict
 from models.registry import ModelRegistry
 from models.scorer_model import ScoringModel, load_scoring_model
 from models.split import SplitFrames, TimeSplit, plan_time_split, split_frames
@@ -108,6 +116,8 @@ class RetrainOutcome:
     #: Seconds per stage (train, evaluate, mlflow, and whatever the caller measured before).
     timings: dict[str, float]
     artifacts: list[Path] = field(default_factory=list)
+    #: Why the ``retrain`` run could not be logged, after the verdict was applied (it stands).
+    run_log_error: str | None = None
 
 
 def prepare(snapshot: LogSnapshot, config: RetrainConfig) -> RetrainPlan:
@@ -189,19 +199,27 @@ def retrain(
         card_k=config.train.card_k,
         challenger_label=label,
     )
-    applied = _apply(registry, settings, result, version, dry_run=dry_run, promote=promote)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_file = _ReportFile(out_dir / "retrain.txt", plan, strongest, result)
+    applied = _apply_reported(
+        report_file, registry, settings, result, version, label, dry_run=dry_run, promote=promote
+    )
     spent["evaluate"] = time.perf_counter() - started
 
-    report = describe(plan, strongest, family, version, result, applied)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report_path = out_dir / "retrain.txt"
-    report_path.write_text(report + "\n", encoding="utf-8")
-    files = [report_path, *(artifacts or []), *training_files]
-    run_id = None
+    decision = _decision(applied, result, label)
+    report = report_file.write(decision)
+    files = [report_file.path, *(artifacts or []), *training_files]
+    run_id, run_log_error = None, None
     if not dry_run:
         started = time.perf_counter()
-        run_id = _log_run(registry, plan, config, result, applied, family, version, files, spent)
+        run_id, run_log_error = _log_run_after_verdict(
+            registry, plan, config, result, applied, family, version, files, spent
+        )
         spent["mlflow"] = time.perf_counter() - started
+    if run_log_error is not None:
+        report = report_file.write(
+            decision, f"mlflow: the retrain run was not logged: {run_log_error}"
+        )
     return RetrainOutcome(
         plan=plan,
         strongest_features=strongest,
@@ -213,6 +231,7 @@ def retrain(
         report_text=report,
         timings=spent,
         artifacts=files,
+        run_log_error=run_log_error,
     )
 
 
@@ -225,6 +244,18 @@ def describe(
     applied: Applied,
 ) -> str:
     """The run in words: what was read, the split, the checks, the table, the test, the verdict."""
+    who = f"challenger {family}" + (f" v{version}" if version else "")
+    return _describe(plan, strongest, result, _decision(applied, result, who))
+
+
+def _describe(
+    plan: RetrainPlan,
+    strongest: list[FeatureStrength],
+    result: ChallengeResult,
+    decision: str,
+    *extra: str,
+) -> str:
+    """``describe`` with its decision line given; ``extra`` lines go last."""
     counts, split = plan.snapshot.counts, plan.frames.split
     train, test = plan.frames.train, plan.frames.test
     sources = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.labels_by_source.items()))
@@ -259,16 +290,40 @@ def describe(
             f"(paired bootstrap over {test_result.units:,} cards, {test_result.rounds} rounds)"
         )
     lines.append(f"policy: {result.policy.describe()}")
-    who = f"challenger {family}" + (f" v{version}" if version else "")
+    lines.append(decision)
+    lines.append(f"drift: {plan.drift.summary()}")
+    lines.extend(extra)
+    return "\n".join(lines)
+
+
+def _decision(applied: Applied, result: ChallengeResult, who: str) -> str:
+    """The report's decision line once the verdict is applied (or deliberately not)."""
     verdict = {
         "promoted": f"PROMOTED {who} to champion",
         "kept": "kept the champion",
         "not applied": f"{'would promote' if result.promote else 'would keep'} (--no-promote)",
         "dry run": f"{'would promote' if result.promote else 'would keep'} (dry run)",
     }[applied]
-    lines.append(f"decision: {verdict}: {result.reason}")
-    lines.append(f"drift: {plan.drift.summary()}")
-    return "\n".join(lines)
+    return f"decision: {verdict}: {result.reason}"
+
+
+def _intent(result: ChallengeResult, who: str) -> str:
+    return f"promote {who} to champion" if result.promote else f"keep the champion over {who}"
+
+
+@dataclass(frozen=True)
+class _ReportFile:
+    """``retrain.txt``, rewritten as the verdict is applied (see the module docstring)."""
+
+    path: Path
+    plan: RetrainPlan
+    strongest: list[FeatureStrength]
+    result: ChallengeResult
+
+    def write(self, decision: str, *extra: str) -> str:
+        text = _describe(self.plan, self.strongest, self.result, decision, *extra)
+        self.path.write_text(text + "\n", encoding="utf-8")
+        return text
 
 
 def _train(
@@ -315,17 +370,54 @@ def _champion(settings: MlflowSettings, registry: ModelRegistry) -> ScoringModel
     return load_scoring_model(settings, alias=CHAMPION, registry=registry)
 
 
-def _apply(
+def _apply_reported(
+    report: _ReportFile,
     registry: ModelRegistry,
     settings: MlflowSettings,
     result: ChallengeResult,
     version: str | None,
+    who: str,
     *,
     dry_run: bool,
     promote: bool,
 ) -> Applied:
+    """``_apply`` with the report written before it, and again if it fails part-way."""
     if dry_run or version is None:
         return "dry run"
+    # Before any alias moves: a run killed while they move leaves a report saying the
+    # verdict was being applied, not one without it or with a verdict the registry lacks.
+    report.write(
+        f"decision: applying the verdict: {_intent(result, who)}: {result.reason} (if this "
+        "line remains, the run stopped while applying it: the registry's aliases say how far)"
+    )
+    try:
+        return _apply(registry, settings, result, version, promote=promote)
+    except Exception as exc:
+        # The aliases may have moved part-way: say where they stand, read back, then fail.
+        aliases = _aliases_now(registry, settings.registered_model)
+        report.write(
+            f"decision: FAILED while applying the verdict (would {_intent(result, who)}): "
+            f"{exc}; aliases now: {aliases}"
+        )
+        raise
+
+
+def _aliases_now(registry: ModelRegistry, name: str) -> str:
+    try:
+        found = {a: registry.alias_version(name, a) for a in (CHAMPION, CHALLENGER, PREVIOUS)}
+    except RegistryError as exc:
+        return f"unknown (the registry could not be read: {exc})"
+    return ", ".join(f"{alias} {'v' + v if v else 'none'}" for alias, v in found.items())
+
+
+def _apply(
+    registry: ModelRegistry,
+    settings: MlflowSettings,
+    result: ChallengeResult,
+    version: str,
+    *,
+    promote: bool,
+) -> Applied:
     name = settings.registered_model
     if not promote:
         would = "would promote" if result.promote else "would keep the champion"
@@ -342,6 +434,29 @@ def _apply(
         reason=result.reason,
     )
     return "promoted" if result.promote else "kept"
+
+
+def _log_run_after_verdict(
+    registry: ModelRegistry,
+    plan: RetrainPlan,
+    config: RetrainConfig,
+    result: ChallengeResult,
+    applied: Applied,
+    family: str,
+    version: str | None,
+    files: list[Path],
+    spent: dict[str, float],
+) -> tuple[str | None, str | None]:
+    """The ``retrain`` run's id, or why it could not be logged (returned, not raised).
+
+    The verdict is in the registry by now: raising would report a failed run
+    while ``champion`` has moved (and the caller would write no summary).
+    """
+    try:
+        run_id = _log_run(registry, plan, config, result, applied, family, version, files, spent)
+    except RegistryError as exc:
+        return None, str(exc)
+    return run_id, None
 
 
 def _log_run(

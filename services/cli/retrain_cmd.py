@@ -215,7 +215,9 @@ def _describe(job: JobResult, settings: Settings, experiment: str) -> str:
         outcome.report_text,
         f"reports: {job.run_dir}",
     ]
-    if outcome.run_id is None:
+    if outcome.run_log_error is not None:
+        pass  # the report's own last line says the run was not logged, and why
+    elif outcome.run_id is None:
         lines.append("mlflow: nothing logged (dry run)")
     else:
         where = f"experiment {experiment}, {settings.mlflow.tracking_uri}"

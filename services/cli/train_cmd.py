@@ -13,6 +13,9 @@ from services.cli.history import find_history_file, read_table
 if TYPE_CHECKING:
     import pandas as pd
 
+    from contracts.settings import MlflowSettings
+    from models.promote import EvaluationWindow
+
 __all__ = ["promote", "train"]
 
 _HISTORY_HELP = (
@@ -117,18 +120,67 @@ def train(
 @click.option("--days", default=7.0, show_default=True, help="Evaluate on the last DAYS.")
 @click.option("--dry-run", is_flag=True, help="Compare and explain, move no alias.")
 def promote(history: Path, days: float, dry_run: bool) -> None:
-    """Move `champion` to the challenger if it is better on the same later slice (says why)."""
+    """Move `champion` to the challenger if it is better on the same later slice (says why).
+
+    The scorer and the cold-start model are judged one after the other, each on
+    its own: a model without a `challenger` alias is skipped, and one that fails
+    does not stop the other. The exit status is 1 when either failed.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from contracts.settings import load_settings
     from models.promote import EvaluationWindow
-    from models.promote import promote as run_promotion
 
     settings = load_settings()
     frame, labels = load_history(history)
     window = EvaluationWindow.last_days(frame, days)
-    for cold_start in (False, True):
+    outcomes = [
+        _promote_one(settings.mlflow, frame, labels, window, cold_start=cold_start, dry_run=dry_run)
+        for cold_start in (False, True)
+    ]
+    if "failed" in outcomes:
+        raise click.exceptions.Exit(1)
+    if set(outcomes) == {"skipped"}:
+        raise click.ClickException("no `challenger` alias on either model: run `train` first")
+
+
+def _promote_one(
+    settings: MlflowSettings,
+    frame: pd.DataFrame,
+    labels: pd.DataFrame,
+    window: EvaluationWindow,
+    *,
+    cold_start: bool,
+    dry_run: bool,
+) -> str:
+    """Judge one registered model and say what happened: "judged", "skipped" or "failed".
+
+    Once the scorer is promoted its `challenger` alias is gone, so a rerun after
+    the cold-start model failed must skip the scorer rather than stop at it.
+    """
+    from contracts.errors import FraudstreamError
+    from models.promote import CHALLENGER
+    from models.promote import promote as run_promotion
+    from models.registry import ModelRegistry
+
+    name = settings.cold_start_model if cold_start else settings.registered_model
+    try:
+        registry = ModelRegistry(settings)
+        if registry.alias_version(name, CHALLENGER) is None:
+            click.echo(f"{name}: skipped: no `{CHALLENGER}` alias (nothing to judge)")
+            return "skipped"
         result = run_promotion(
-            settings.mlflow, frame, labels, window, cold_start=cold_start, dry_run=dry_run
+            settings,
+            frame,
+            labels,
+            window,
+            cold_start=cold_start,
+            name=name,
+            dry_run=dry_run,
+            registry=registry,
         )
-        verdict = "PROMOTED" if result.promoted else "kept champion"
-        click.echo(f"{result.name}: {verdict}: {result.reason}")
+    except FraudstreamError as exc:
+        click.echo(f"{name}: FAILED: {exc}", err=True)
+        return "failed"
+    verdict = "PROMOTED" if result.promoted else "kept champion"
+    click.echo(f"{result.name}: {verdict}: {result.reason}")
+    return "judged"

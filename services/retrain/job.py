@@ -8,7 +8,8 @@ Each run writes ``<reports_dir>/run-<UTC time>/``::
 
     drift.json, drift.png    PSI per feature and for the score (always, even if training is refused)
     retrain.txt              the run in words (also printed by ``fraudstream retrain``)
-    retrain.json             verdict, versions, metrics, p-value, drift, timings
+    retrain.json             verdict, versions, metrics, p-value, drift, timings, the MLflow run
+                             (or why it could not be logged: the verdict stands regardless)
     training/                the families' report and plots (not in a dry run)
 """
 
@@ -203,5 +204,6 @@ def _summary(outcome: RetrainOutcome, seconds: float) -> dict[str, object]:
         "counts": plan.snapshot.counts.as_dict(),
         "drift": {"drifted": plan.drift.drifted, "summary": plan.drift.summary()},
         "mlflow_run_id": outcome.run_id,
+        "mlflow_run_log_error": outcome.run_log_error,
         "seconds": {**outcome.timings, "total": seconds},
     }

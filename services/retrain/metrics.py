@@ -15,7 +15,9 @@ __all__ = [
     "P_VALUE",
     "RESULTS",
     "RUNS",
+    "RUN_LOG_FAILURES",
     "SCORE_PSI",
+    "forget_last_run",
 ]
 
 #: What the last run did (``refused`` = the leak check or a fair comparison refused it).
@@ -50,3 +52,21 @@ LAST_SUCCESS = Gauge(
 LAST_DURATION = Gauge("fraudstream_retrain_last_duration_seconds", "How long the last run took")
 LAST_RESULT = Enum("fraudstream_retrain_last_result", "What the last run did", states=list(RESULTS))
 RUNS = Counter("fraudstream_retrain_runs_total", "Retraining runs by result", ["result"])
+RUN_LOG_FAILURES = Counter(
+    "fraudstream_retrain_run_log_failures_total",
+    "Runs whose verdict was applied but whose MLflow `retrain` run could not be logged",
+)
+
+
+def forget_last_run() -> None:
+    """Clear what the previous run exported, at the start of a run.
+
+    A run sets only what it measured (no champion: no champion PR-AUC; no test:
+    no p-value; failed early: no drift): left alone, the gauges would go on
+    showing an older run's numbers as the last run's. Labelled series are
+    removed; a gauge without labels cannot be, so it reads NaN.
+    """
+    for labelled in (FEATURE_PSI, AVERAGE_PRECISION):
+        labelled.clear()
+    for gauge in (SCORE_PSI, DRIFTED, P_VALUE):
+        gauge.set(float("nan"))

@@ -76,6 +76,7 @@ class Retrainer:
         """One run and its result (see ``metrics.RESULTS``); project errors are logged."""
         started = time.perf_counter()
         self.last, self.last_drift = None, None
+        metrics.forget_last_run()
         try:
             prepared = prepare_run(self.request)
             self.last_drift = prepared.plan.drift
@@ -92,14 +93,7 @@ class Retrainer:
             result = job.outcome.applied.replace(" ", "_")
             _export_verdict(job)
             metrics.LAST_SUCCESS.set(time.time())
-            log.info(
-                "retraining: %s (%s); drift: %s; %.1f s; report %s",
-                job.outcome.applied,
-                job.outcome.result.reason,
-                job.outcome.plan.drift.summary(),
-                job.seconds,
-                job.run_dir,
-            )
+            _log_verdict(job)
         metrics.LAST_RUN.set(time.time())
         metrics.LAST_DURATION.set(time.perf_counter() - started)
         metrics.LAST_RESULT.state(result)
@@ -118,9 +112,32 @@ def _export_drift(report: DriftReport) -> None:
 
 
 def _export_verdict(job: JobResult) -> None:
+    """What this run measured; what it did not stays cleared (``metrics.forget_last_run``)."""
     result = job.outcome.result
-    metrics.AVERAGE_PRECISION.labels("challenger").set(result.challenger.average_precision or 0.0)
-    if result.champion is not None:
-        metrics.AVERAGE_PRECISION.labels("champion").set(result.champion.average_precision or 0.0)
+    reports = {"challenger": result.challenger, "champion": result.champion}
+    for model, report in reports.items():
+        # None: no PR-AUC on this slice (one class); 0.0 would read as a useless model.
+        if report is not None and report.average_precision is not None:
+            metrics.AVERAGE_PRECISION.labels(model).set(report.average_precision)
     if result.significance is not None:
         metrics.P_VALUE.set(result.significance.p_value)
+
+
+def _log_verdict(job: JobResult) -> None:
+    """The run's verdict; a run log that failed after it is said, loudly, with the verdict."""
+    outcome = job.outcome
+    verdict: str = outcome.applied
+    level = logging.INFO
+    if outcome.run_log_error is not None:
+        verdict = f"{verdict} (run log failed: {outcome.run_log_error})"
+        level = logging.ERROR
+        metrics.RUN_LOG_FAILURES.inc()
+    log.log(
+        level,
+        "retraining: %s (%s); drift: %s; %.1f s; report %s",
+        verdict,
+        outcome.result.reason,
+        outcome.plan.drift.summary(),
+        job.seconds,
+        job.run_dir,
+    )

@@ -11,7 +11,7 @@ import pytest
 from contracts.settings import MlflowSettings
 from models.challenge import ChallengePolicy
 from models.decision_log import LogSnapshot, snapshot_at
-from models.exceptions import LeakError
+from models.exceptions import LeakError, RegistryError
 from models.registry import ModelRegistry
 from models.retrain import RetrainConfig, prepare, retrain
 from models.synthetic import SyntheticData
@@ -114,3 +114,37 @@ def test_a_leak_is_refused_before_anything_is_trained_or_registered(
         ModelRegistry(mlflow_settings).alias_version(mlflow_settings.registered_model, "challenger")
         is None
     )
+
+
+def test_a_verdict_that_fails_part_way_leaves_a_report_of_the_aliases_as_they_are(
+    synthetic: SyntheticData,
+    mlflow_settings: MlflowSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = ModelRegistry(mlflow_settings)
+    name = mlflow_settings.registered_model
+
+    def connection_reset(model: str, alias: str) -> None:
+        raise RegistryError("connection reset", action=f"remove {model}@{alias}")
+
+    # MLflow goes away while the aliases move (``champion`` set, ``challenger`` not yet removed).
+    monkeypatch.setattr(registry, "delete_alias", connection_reset)
+    with pytest.raises(RegistryError, match="connection reset"):
+        retrain(
+            prepare(_snapshot(synthetic), _config()),
+            mlflow_settings,
+            _config(),
+            out_dir=tmp_path / "run",
+            progress=False,
+            registry=registry,
+        )
+
+    report = (tmp_path / "run" / "retrain.txt").read_text(encoding="utf-8")
+    decision = next(line for line in report.splitlines() if line.startswith("decision:"))
+    assert decision.startswith("decision: FAILED while applying the verdict (would promote")
+    assert "remove " in decision and "connection reset" in decision
+    # The report says where the aliases stand now, whatever part of the move went through.
+    for alias in ("champion", "challenger", "previous-champion"):
+        version = registry.alias_version(name, alias)
+        assert f"{alias} {'v' + version if version else 'none'}" in decision
