@@ -212,9 +212,14 @@ def retrain(
     run_id, run_log_error = None, None
     if not dry_run:
         started = time.perf_counter()
-        run_id, run_log_error = _log_run_after_verdict(
-            registry, plan, config, result, applied, family, version, files, spent
-        )
+        try:
+            run_id = _log_run(
+                registry, plan, config, result, applied, family, version, files, spent
+            )
+        except RegistryError as exc:
+            # The verdict is in the registry by now: raising would report a failed
+            # run while `champion` has moved (and the caller would write no summary).
+            run_log_error = str(exc)
         spent["mlflow"] = time.perf_counter() - started
     if run_log_error is not None:
         report = report_file.write(
@@ -434,29 +439,6 @@ def _apply(
         reason=result.reason,
     )
     return "promoted" if result.promote else "kept"
-
-
-def _log_run_after_verdict(
-    registry: ModelRegistry,
-    plan: RetrainPlan,
-    config: RetrainConfig,
-    result: ChallengeResult,
-    applied: Applied,
-    family: str,
-    version: str | None,
-    files: list[Path],
-    spent: dict[str, float],
-) -> tuple[str | None, str | None]:
-    """The ``retrain`` run's id, or why it could not be logged (returned, not raised).
-
-    The verdict is in the registry by now: raising would report a failed run
-    while ``champion`` has moved (and the caller would write no summary).
-    """
-    try:
-        run_id = _log_run(registry, plan, config, result, applied, family, version, files, spent)
-    except RegistryError as exc:
-        return None, str(exc)
-    return run_id, None
 
 
 def _log_run(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -27,11 +29,17 @@ def users() -> None:
     """Users of the review queue and their roles (analyst, admin)."""
 
 
-def _store() -> ReviewStore:
+@contextmanager
+def _store() -> Iterator[ReviewStore]:
+    """The configured case store, closed after use."""
     from contracts.settings import load_settings
     from services.review.store import ReviewStore
 
-    return ReviewStore.from_settings(load_settings())
+    store = ReviewStore.from_settings(load_settings())
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _read_password(password_env: str | None) -> str:
@@ -59,11 +67,8 @@ _PASSWORD_ENV = click.option(
 def add_user(name: str, role: str, password_env: str | None) -> None:
     """Create user NAME with a password (stored as a salted scrypt hash)."""
     password = _read_password(password_env)
-    store = _store()
-    try:
+    with _store() as store:
         user = store.add_user(name, role, password, actor=_SYSTEM_ACTOR)
-    finally:
-        store.close()
     click.echo(f"added {user.name} ({user.role}) to {store.where}")
 
 
@@ -72,11 +77,8 @@ def list_users() -> None:
     """Every user, their role and when they were added."""
     from services.review.web.render import format_time
 
-    store = _store()
-    try:
+    with _store() as store:
         found = store.list_users()
-    finally:
-        store.close()
     if not found:
         click.echo("no users yet: fraudstream review users add NAME --role admin")
     for user in found:
@@ -87,11 +89,8 @@ def list_users() -> None:
 @click.argument("name")
 def remove_user(name: str) -> None:
     """Remove user NAME; their sessions end at their next request."""
-    store = _store()
-    try:
+    with _store() as store:
         store.remove_user(name, actor=_SYSTEM_ACTOR)
-    finally:
-        store.close()
     click.echo(f"removed {name}")
 
 
@@ -101,11 +100,8 @@ def remove_user(name: str) -> None:
 def set_password(name: str, password_env: str | None) -> None:
     """Give user NAME a new password; every session they had ends at once."""
     password = _read_password(password_env)
-    store = _store()
-    try:
+    with _store() as store:
         store.set_password(name, password, actor=_SYSTEM_ACTOR)
-    finally:
-        store.close()
     click.echo(f"new password for {name}; their earlier sessions are over")
 
 
@@ -113,11 +109,8 @@ def set_password(name: str, password_env: str | None) -> None:
 @click.argument("name")
 def end_sessions(name: str) -> None:
     """Log user NAME out everywhere: every token issued to them so far stops working."""
-    store = _store()
-    try:
+    with _store() as store:
         store.end_sessions(name, actor=_SYSTEM_ACTOR)
-    finally:
-        store.close()
     click.echo(f"ended every session of {name}")
 
 
@@ -125,11 +118,8 @@ def end_sessions(name: str) -> None:
 @click.argument("name")
 def unlock(name: str) -> None:
     """Forget the failed logins of user name NAME, lifting its login throttling."""
-    store = _store()
-    try:
+    with _store() as store:
         cleared = store.unlock(name, actor=_SYSTEM_ACTOR)
-    finally:
-        store.close()
     click.echo(f"cleared {cleared} failed login(s) of {name}")
 
 
