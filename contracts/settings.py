@@ -79,6 +79,11 @@ class KafkaSettings(_Section):
     #: Kept explicit at topic creation: some brokers only report configs that were set.
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     topics: TopicNames = Field(default_factory=TopicNames)
+    #: Transactions and labels dated more than this past the consuming host's
+    #: clock are dead-lettered (one dated years ahead would freeze its card's
+    #: windows). 0 turns the check off: the embedded local stack does (its
+    #: simulated streams compress days into seconds, ahead of the clock).
+    max_event_ahead_s: int = Field(default=300, ge=0)
 
     def client_config(self) -> dict[str, str]:
         """The base librdkafka configuration every producer, consumer and admin shares."""

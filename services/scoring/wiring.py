@@ -19,7 +19,7 @@ from services.scoring.pipeline import ScoringPipeline
 from services.scoring.service import DegradedPolicy, ScorerHandler, periodic
 from services.stream.batch_consumer import MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
-from services.stream.decoders import decode_transaction
+from services.stream.decoders import decoders_for
 from services.stream.delivery import DeliveryTracker, TrackedProducer
 from services.stream.shutdown import StopFlag
 from services.stream.wiring import redis_store
@@ -94,7 +94,7 @@ def build_scorer(
         make_consumer(kafka, config.group_id),
         producer,
         [kafka.topics.transactions],
-        decode_transaction,
+        decoders_for(kafka)[0],
         handler,  # type: ignore[arg-type]
         DeadLetterSink(producer, kafka.topics.dead_letter, tracker),
         max_batch=config.max_batch,

@@ -247,7 +247,10 @@ class LocalStack:
             "# Settings read it as a low-priority source: config files and FRAUDSTREAM_*\n"
             "# environment variables still win.\n"
             "[kafka]\n"
-            f'bootstrap_servers = "{LOOPBACK}:{kafka_port}"\n\n'
+            f'bootstrap_servers = "{LOOPBACK}:{kafka_port}"\n'
+            "# Simulated streams (`fraudstream simulate` in Kafka mode) run days ahead of\n"
+            "# the clock: the check that refuses future-dated events is off here.\n"
+            "max_event_ahead_s = 0\n\n"
             "[redis]\n"
             f'url = "{_redis_url(redis_port)}"\n'
         )

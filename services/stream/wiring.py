@@ -8,7 +8,7 @@ from feature_store.online.redis import RedisOnlineStore, RedisOnlineStoreConfig
 from services.kafka.clients import make_consumer, make_producer
 from services.stream.batch_consumer import MicroBatchConsumer
 from services.stream.dead_letter import DeadLetterSink
-from services.stream.decoders import decode_label
+from services.stream.decoders import decoders_for
 from services.stream.delivery import DeliveryTracker
 from services.stream.labels import LabelUpdater
 from services.stream.shutdown import StopFlag
@@ -45,7 +45,7 @@ def label_consumer(
         make_consumer(kafka, group_id),
         producer,
         [kafka.topics.labels],
-        decode_label,
+        decoders_for(kafka)[1],
         updater,  # type: ignore[arg-type]
         DeadLetterSink(producer, kafka.topics.dead_letter, DeliveryTracker()),
         stop=stop,

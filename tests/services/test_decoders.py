@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
 
@@ -59,3 +61,19 @@ def test_a_label_known_ahead_of_the_clock_is_refused() -> None:
     assert caught.value.field == "$.known_at_ms"
     on_time = msgspec.structs.replace(label, known_at_ms=NOW_MS)
     assert decode_label(encode(on_time), clock=_clock) == on_time
+
+
+def test_the_limit_comes_from_the_settings_and_zero_turns_it_off() -> None:
+    from contracts.settings import KafkaSettings
+    from services.stream.decoders import decoders_for
+
+    # (these decoders read the real clock, as the consumers do)
+    in_an_hour = time.time_ns() // 1_000_000 + 3_600_000
+    data = encode(transaction_at(in_an_hour))
+    relaxed, _ = decoders_for(KafkaSettings(max_event_ahead_s=7200))
+    assert relaxed(data).event_time_ms == in_an_hour
+    tight, _ = decoders_for(KafkaSettings(max_event_ahead_s=60))
+    with pytest.raises(ContractError, match="max_event_ahead_s"):
+        tight(data)
+    off, _ = decoders_for(KafkaSettings(max_event_ahead_s=0))
+    assert off(encode(transaction_at(in_an_hour + 70 * 365 * 86_400_000))).tx_id == "t-1"

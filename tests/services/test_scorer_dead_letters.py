@@ -30,7 +30,7 @@ def test_malformed_transactions_are_dead_lettered_and_the_partition_moves_on(
     scorer_settings: Settings,
 ) -> None:
     settings = scorer_settings
-    good = card_payments(1, 8, tag="ok")  # one card: one key, one partition; one per poison + 1
+    good = card_payments(1, 9, tag="ok")  # one card: one key, one partition; one per poison + 1
     plain = to_builtins(good[0])
     without_card = {k: v for k, v in plain.items() if k != "card_id"}
     label = Label(tx_id="tx-x", is_fraud=True, source="analyst", known_at_ms=T0)
@@ -43,6 +43,12 @@ def test_malformed_transactions_are_dead_lettered_and_the_partition_moves_on(
         "a label on the transactions topic": (encode(label), "label", "$.type"),
         "missing card": (json.dumps(without_card).encode(), "card_id", "$.card_id"),
         # 4 KB that exhausted the JSON parser's stack (RecursionError) and crashed the loop.
+        # One dated 2096 moved its card's windows there: every later payment read as late.
+        "dated 70 years ahead": (
+            _tampered(plain, event_time_ms=4_000_000_000_000),
+            "after this host's clock",
+            "$.event_time_ms",
+        ),
         "nested 2,000 deep": (
             _tampered(plain)[:-1] + b', "x": ' + b"[" * 2000 + b"]" * 2000 + b"}",
             "nested too deeply",

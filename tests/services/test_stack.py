@@ -55,6 +55,11 @@ def test_up_status_down_round_trip(state_dir: Path) -> None:
     assert first.output.count(" started") == 2
     stack_toml = (state_dir / "stack.toml").read_text()
     kafka_pid, redis_pid = pid_of(state_dir, "kafka"), pid_of(state_dir, "redis")
+    # Simulated streams run ahead of the clock: the local stack turns that check off.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FRAUDSTREAM_STATE_DIR", str(state_dir))
+        assert load_settings().kafka.max_event_ahead_s == 0
+    assert KafkaSettings().max_event_ahead_s == 300  # elsewhere it stays on
 
     status = stack_cli(state_dir, "status")
     assert status.exit_code == 0, status.output
