@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from services.kafka.reader import Record
 
 __all__ = ["summary"]
 
@@ -64,3 +69,19 @@ def summary(top: int) -> None:
     click.echo(
         f"cases: {cases:,}; dead letters: {len(dead):,}; undecodable decisions: {undecodable}"
     )
+    _dead_letter_reasons(dead, top)
+
+
+def _dead_letter_reasons(dead: list[Record], top: int) -> None:
+    """The commonest reasons records were dead-lettered (the topic's ``error.reason``)."""
+    from collections import Counter
+
+    reasons = Counter(
+        next((v.decode("utf-8", "replace") for k, v in r.headers if k == "error.reason" and v),
+             "(no reason header)")
+        for r in dead
+    )  # fmt: skip
+    if reasons:
+        click.echo("top reasons of dead letters:")
+    for reason, n in reasons.most_common(top):
+        click.echo(f"  {n:6,}  {reason[:120]}")

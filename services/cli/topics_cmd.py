@@ -173,6 +173,14 @@ def _decode(record: Record) -> str:
 def _print_record(record: Record) -> None:
     from contracts.errors import ContractError
 
+    reason = _header(record, "error.reason")
+    if reason is not None:
+        # A dead letter: why it was parked, then its bytes as they came.
+        field = _header(record, "error.field")
+        where = f" at {field}" if field else ""
+        click.echo(f"# dead letter ({_header(record, 'error.stage')}): {reason}{where}")
+        click.echo(record.value.decode("utf-8", "replace"))
+        return
     try:
         line = _decode(record)
     except ContractError as exc:
@@ -182,3 +190,10 @@ def _print_record(record: Record) -> None:
         )
         return
     click.echo(line)
+
+
+def _header(record: Record, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name and value is not None:
+            return value.decode("utf-8", "replace")
+    return None

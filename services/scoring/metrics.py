@@ -20,7 +20,11 @@ _STAGE_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.
 
 TRANSACTIONS = Counter("fraudstream_transactions_total", "Transactions consumed by the scorer")
 DECISIONS = Counter("fraudstream_decisions_total", "Decisions emitted", ["action"])
-DEAD_LETTERS = Counter("fraudstream_dead_letters_total", "Records sent to the dead-letter topic")
+DEAD_LETTERS = Counter(
+    "fraudstream_dead_letters_total",
+    "Records sent to the dead-letter topic, by the step that refused them",
+    ["stage"],
+)
 REDELIVERED = Counter(
     "fraudstream_redelivered_total", "Transactions seen again (their first decision re-emitted)"
 )

@@ -96,7 +96,12 @@ def build_scorer(
         [kafka.topics.transactions],
         decoders_for(kafka)[0],
         handler,  # type: ignore[arg-type]
-        DeadLetterSink(producer, kafka.topics.dead_letter, tracker),
+        DeadLetterSink(
+            producer,
+            kafka.topics.dead_letter,
+            tracker,
+            on_send=lambda letter: metrics.DEAD_LETTERS.labels(letter.stage).inc(),
+        ),
         max_batch=config.max_batch,
         max_wait_ms=config.max_wait_ms,
         stop=stop,

@@ -331,8 +331,24 @@ class MicroBatchConsumer(Generic[T]):
         if finish is not None:
             done = self._retrying(finish)
             result = BatchResult([*result.dead_letters, *done.dead_letters])
-        for letter in (*letters, *result.dead_letters):
+        parked = (*letters, *result.dead_letters)
+        for letter in parked:
             self.dead_letters.send(letter)
+        if parked:
+            # One line per batch, not per record: a flood of bad input must not
+            # become a flood of logs. The topic's headers hold every reason.
+            first = parked[0]
+            log.warning(
+                "dead-lettered %d record(s) of a batch of %d to %s; the first (%s [%s] @ %s): %s%s",
+                len(parked),
+                len(messages),
+                self.dead_letters.topic,
+                first.message.topic(),
+                first.message.partition(),
+                first.message.offset(),
+                first.reason,
+                f" at {first.field}" if first.field else "",
+            )
         tracked = self._tracked()
         if tracked is not None:
             self._pending.append((_last_offsets(messages), tracked.next_batch()))

@@ -11,6 +11,7 @@ reason in Kafka headers, so the record can be inspected and replayed:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Message, Producer
@@ -32,12 +33,18 @@ class DeadLetterSink:
     """Produces dead letters; delivery is confirmed by the caller's flush before commit."""
 
     def __init__(
-        self, producer: Producer | TrackedProducer, topic: str, tracker: DeliveryTracker
+        self,
+        producer: Producer | TrackedProducer,
+        topic: str,
+        tracker: DeliveryTracker,
+        *,
+        on_send: Callable[[DeadLetter], None] | None = None,
     ) -> None:
         self.producer = producer
         self.topic = topic
         self.tracker = tracker
         self.sent = 0
+        self._on_send = on_send  # e.g. a metrics counter
 
     def send(self, letter: DeadLetter) -> None:
         msg = letter.message
@@ -58,3 +65,5 @@ class DeadLetterSink:
             on_delivery=self.tracker.report,
         )
         self.sent += 1
+        if self._on_send is not None:
+            self._on_send(letter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from confluent_kafka import Message, TopicPartition
+from prometheus_client import REGISTRY
 
 from contracts.codec import encode, to_builtins
 from contracts.events import Label
@@ -75,10 +76,16 @@ def test_malformed_transactions_are_dead_lettered_and_the_partition_moves_on(
     assert producer.flush(10) == 0
     assert len({partition for partition, _ in offsets.values()}) == 1
 
+    counted_before = (
+        REGISTRY.get_sample_value("fraudstream_dead_letters_total", {"stage": "decode"}) or 0.0
+    )
     loop, handler = build_scorer(settings, ScorerConfig(group_id="poison"))
     stats = loop.run(max_messages=len(sequence), idle_exit_s=30)
     assert stats.messages == len(sequence)
     assert stats.dead_letters == len(poison)
+    # The metric counted them too (it was declared and never incremented).
+    counted = REGISTRY.get_sample_value("fraudstream_dead_letters_total", {"stage": "decode"})
+    assert counted == counted_before + len(poison)
 
     # Every good record after a poison one was decided.
     decisions = read_decisions(settings, len(good))

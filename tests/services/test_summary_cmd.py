@@ -16,9 +16,19 @@ def test_a_decision_sent_again_on_redelivery_counts_once(settings, kafka_produce
     flagged, allowed = decision(1, action="flag"), decision(2, action="allow")
     for event in (flagged, flagged, flagged, allowed):
         kafka_producer.produce(settings.kafka.topics.decisions, encode(event))
+    for reason in (b"Expected `float` > 0.0", b"Expected `float` > 0.0", b"not valid JSON"):
+        kafka_producer.produce(
+            settings.kafka.topics.dead_letter, b"{}", headers=[("error.reason", reason)]
+        )
     kafka_producer.flush(10)
     result = CliRunner().invoke(cli, ["summary"], env=settings_env(settings))
     assert result.exit_code == 0, result.output
     assert "4 messages, 2 transactions (2 sent again on redelivery, counted once)" in result.output
     shares = {line.split()[0]: line.split()[-1] for line in result.output.splitlines()[1:4]}
     assert shares == {"allow": "50.00%", "flag": "50.00%", "block": "0.00%"}
+    assert "top reasons of dead letters:" in result.output
+    dead = result.output.split("top reasons of dead letters:")[1].splitlines()[1:]
+    assert [line.split(maxsplit=1) for line in dead] == [
+        ["2", "Expected `float` > 0.0"],
+        ["1", "not valid JSON"],
+    ]

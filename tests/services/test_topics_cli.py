@@ -142,3 +142,19 @@ def test_tail_of_a_missing_topic_fails_clearly(settings: Settings) -> None:
     result = run("tail", f"{settings.kafka.topics.transactions}-nope")
     assert isinstance(result.exception, KafkaError)
     assert "cannot be read" in str(result.exception)
+
+
+def test_tail_of_dead_letters_shows_why_each_was_parked(
+    settings: Settings, kafka_producer: Producer
+) -> None:
+    topic = settings.kafka.topics.dead_letter
+    headers = [("error.reason", b"Expected `float` > 0.0"), ("error.stage", b"decode"),
+               ("error.field", b"$.amount")]  # fmt: skip
+    kafka_producer.produce(topic, key=b"k", value=b'{"amount": -5}', headers=headers)
+    assert kafka_producer.flush(10) == 0
+    result = run("tail", topic, "--idle-ms", "500")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "# dead letter (decode): Expected `float` > 0.0 at $.amount",
+        '{"amount": -5}',
+    ]
