@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -100,9 +100,10 @@ class RedisSettings(_Section):
     #: Prefix of every key, carrying the layout version (see feature_store.online.keys).
     key_prefix: str = "fs1"
     #: How long a transaction is remembered for exactly-once effect: its feature
-    #: reply (~200 bytes) and its decision (~2 KB). A redelivery or replay older
-    #: than this counts again. Memory is about rate x TTL x 2.2 KB: size it to the
-    #: longest redelivery you plan for (7 days at 1,000 tx/s is ~1.3 TB).
+    #: reply (~200 bytes) and its decision record (~0.9-1.1 KB). A redelivery or
+    #: replay older than this counts again. Memory is about rate x TTL x 1.3 KB
+    #: (~112 GB per day of TTL at 1,000 tx/s): size it to the longest redelivery
+    #: you must absorb.
     dedup_ttl_s: int = Field(default=7 * 86_400, gt=0)
     #: How long a label is remembered, so a second copy of a transaction's label
     #: (the analyst's verdict, then the chargeback) counts once: at least the
@@ -231,6 +232,28 @@ class Settings(BaseSettings):
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_follow_the_state_dir(cls, data: Any) -> Any:
+        """Defaults that live in the state directory move with it (MLflow's store and
+        so its artifacts, the LLM folders, the decision log, the retrain reports):
+        two stacks in one checkout, each with its own state_dir, must not share a
+        registry where one's `promote` moves the other's champion. A value given
+        for any of them is kept."""
+        if not isinstance(data, dict) or data.get("state_dir") is None:
+            return data
+        state = Path(data["state_dir"])
+        if state == DEFAULT_STATE_DIR:
+            return data
+        data = dict(data)
+        for section, key, value in _under_state_dir(state):
+            given = data.get(section)
+            if given is None:
+                given = {}
+            if isinstance(given, dict) and key not in given:
+                data[section] = {**given, key: value}
+        return data
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -248,6 +271,17 @@ class Settings(BaseSettings):
         if state.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=state))
         return tuple(sources)
+
+
+def _under_state_dir(state: Path) -> list[tuple[str, str, object]]:
+    """(section, field, value) of the defaults kept in the state directory ``state``."""
+    return [
+        ("mlflow", "tracking_uri", f"sqlite:///{state / 'mlflow.db'}"),
+        ("llm", "base_dir", state / "llm" / "base"),
+        ("llm", "adapters_dir", state / "llm" / "adapters"),
+        ("retrain", "decision_log_dir", state / "decision-log"),
+        ("retrain", "reports_dir", state / "retrain"),
+    ]
 
 
 def stack_file(state_dir: Path | None = None) -> Path:

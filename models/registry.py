@@ -35,6 +35,11 @@ from models.exceptions import ModelNotFoundError, RegistryError
 __all__ = ["LoggedModel", "ModelRegistry"]
 
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+#: What to run when an alias is missing (a first deployment has no champion yet).
+_ALIAS_HINTS = {
+    "champion": " (none promoted yet: run `fraudstream train`, then `fraudstream promote`)",
+    "challenger": " (nothing to judge: `fraudstream train HISTORY` registers one)",
+}
 #: MLflow caps a parameter value at 6000 characters; longer ones are cut with a marker.
 _PARAM_LIMIT = 6000
 
@@ -197,7 +202,10 @@ class ModelRegistry:
     def require_alias(self, name: str, alias: str) -> str:
         version = self.alias_version(name, alias)
         if version is None:
-            raise ModelNotFoundError(f"{name!r} has no alias {alias!r}", action="resolve alias")
+            hint = _ALIAS_HINTS.get(alias, "")
+            raise ModelNotFoundError(
+                f"{name!r} has no alias {alias!r}{hint}", action="resolve alias"
+            )
         return version
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
