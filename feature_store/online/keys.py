@@ -9,8 +9,9 @@ Redis Cluster slot::
     fs1:{ip:10.0.0.1}:d9f8e7d    a large DistinctSet (sorted set: member -> last seen ms)
     fs1:{tx:T-991}:seen3         dedup record   (the first reply as text, with TTL)
     fs1:{tx:T-991}:label1.v-9bb064  label dedup (per verdict, 1 fraud / 0 legit):
-                                 "<ms counted at>:<reply>"; a label of the other
-                                 verdict corrects this one and deletes it
+                                 "<ms counted at>:<ms known at>:<reply>"; a label
+                                 of the other verdict known later corrects this one
+                                 and deletes it
 
 One string per entity means one GET and one SET per entity and transaction,
 whatever the number of windows, and no field names for the script to build.
@@ -151,8 +152,9 @@ def _dedup_suffix(layout: str, named: dict[str, str], stem: str) -> str:
 
 
 # seen3: the record layout's replies (seen2 was the hash layout's). A label's
-# record also holds when it was counted ("<ms>:<reply>", so a changed verdict can
-# correct it where it was counted): ".v-" + layout; ".2" held the reply alone.
+# record also holds when it was counted and known ("<ms>:<ms>:<reply>", so a
+# changed verdict can correct it where it was counted, and an older one redelivered
+# is told apart): ".v-" + layout; ".2" held the reply alone.
 _SEEN = _dedup_suffix(reply_layout(TRANSACTION_STATES, LABEL_STATES), {"c87221": ":seen3"}, ":seen")
 _LABEL = _dedup_suffix(reply_layout(LABEL_STATES), {}, ".v")
 

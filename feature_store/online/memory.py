@@ -28,8 +28,8 @@ class MemoryOnlineStore:
         # Occupied buckets per window key (the Lua script keeps them in field "o").
         self._occupied: dict[str, set[int]] = {}
         self._dedup: dict[str, Reply] = {}
-        # Label dedup keys -> when the label was counted (the Lua record's "<ms>:" prefix).
-        self._counted_at: dict[str, int] = {}
+        # Label dedup keys -> (counted at, known at): the Lua record's "<ms>:<ms>:" prefix.
+        self._verdict_times: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         return None
@@ -50,12 +50,17 @@ class MemoryOnlineStore:
         k = 1
         if plan.verdicts:
             k = 2
-            other = item.keys[1]
+            other, known_at = item.keys[1], t
             if other in self._dedup:
+                counted_at, other_known = self._verdict_times[other]
+                if known_at <= other_known:
+                    # Not newer than the verdict in force: an out-of-order redelivery.
+                    return [1, *self._dedup[other][1:]]
                 # A changed verdict corrects the label counted, where it was counted.
                 del self._dedup[other]
-                t, dcount, value = self._counted_at.pop(other), 0, 2 * value - 1
-            self._counted_at[item.keys[0]] = t
+                del self._verdict_times[other]
+                t, dcount, value = counted_at, 0, 2 * value - 1
+            self._verdict_times[item.keys[0]] = (t, known_at)
         for group in plan.groups:
             hash_key = item.keys[k]
             set_keys = item.keys[k + 1 : k + 1 + len(group.set_ops)]

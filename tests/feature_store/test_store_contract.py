@@ -183,6 +183,30 @@ def test_a_changed_verdict_replaces_the_label_counted(engine: FeatureEngine) -> 
     assert _device_label_features(engine, "dev-flip", T0 + 32 * DAY)[0] == 0
 
 
+def test_an_older_verdict_redelivered_after_its_replacement_changes_nothing(
+    engine: FeatureEngine,
+) -> None:
+    from contracts.events import Label
+
+    def label(is_fraud: bool, day: int, device: str = "dev-r") -> Label:
+        return Label(tx_id=f"tx-{device}", is_fraud=is_fraud, source="analyst",
+                     known_at_ms=T0 + day * DAY, device_id=device)  # fmt: skip
+
+    assert engine.apply_labels([label(True, 1), label(False, 2)]) == 2  # fraud, then legit
+    # The fraud label again, alone (a backfill, a replay out of order): it is the
+    # older verdict and used to flip the transaction back to fraud.
+    assert engine.apply_labels([label(True, 1)]) == 0
+    assert engine.apply_labels([label(False, 1, "dev-l")]) == 1
+    legit_only = _device_label_features(engine, "dev-l", T0 + 3 * DAY)
+    assert _device_label_features(engine, "dev-r", T0 + 3 * DAY) == legit_only
+    # A verdict known later than the one in force still replaces it.
+    assert engine.apply_labels([label(True, 4)]) == 1
+    assert engine.apply_labels([label(True, 1, "dev-f")]) == 1
+    assert _device_label_features(engine, "dev-r", T0 + 5 * DAY) == _device_label_features(
+        engine, "dev-f", T0 + 5 * DAY
+    )
+
+
 def test_a_verdict_changed_after_its_label_aged_out_moves_nothing(engine: FeatureEngine) -> None:
     from contracts.events import Label
 

@@ -16,8 +16,10 @@
 -- values as a MessagePack array. dup = 1 when the dedup key already existed:
 -- the values stored at the first delivery are returned and nothing changes, so
 -- a redelivered transaction reads the same vector and counts once. A label's
--- dedup record is "<ms it was counted at>:<reply>"; a label whose transaction's
--- other verdict was counted corrects that one instead of counting a second. Numbers are
+-- dedup record is "<ms counted at>:<ms known at>:<reply>"; a label whose
+-- transaction's other verdict was counted, and became known later than it,
+-- corrects that one instead of counting a second (one known no later is an
+-- out-of-order redelivery and changes nothing). Numbers are
 -- integer cents / counts / epoch ms; coordinates are the exact strings Python sent.
 --
 -- Layout (online/keys.py): each entity is ONE string key holding a MessagePack
@@ -388,6 +390,18 @@ local function run_group(g, ekey, k0, A, a, t, value, dcount, hour, lat, lon)
   end
 end
 
+-- A label's dedup record: "<ms counted at>:<ms known at>:<reply>".
+local function verdict_times(record)
+  local first = string.find(record, ':', 1, true)
+  local second = string.find(record, ':', first + 1, true)
+  return tonumber(string.sub(record, 1, first - 1)), tonumber(string.sub(record, first + 1, second - 1))
+end
+
+local function verdict_reply(record)
+  local first = string.find(record, ':', 1, true)
+  return string.sub(record, string.find(record, ':', first + 1, true) + 1)
+end
+
 local items = tonumber(ARGV[2])
 local A = unpack_mp(ARGV[3])
 local lines = {}
@@ -396,26 +410,33 @@ for it = 0, items - 1 do
   local a = 1 + it * NARGS
   local dedup_key = KEYS[kb + 1]
   local stored = call('GET', dedup_key)
+  local t, value, dcount, hour, lat, lon = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
+  local k, counted_at, known_at = kb + 2, t, t
   if stored then
-    if VERDICTS then stored = string.sub(stored, string.find(stored, ':', 1, true) + 1) end
-    lines[it + 1] = '1' .. stored
-  else
-    local t, value, dcount, hour, lat, lon = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
-    res, rn = {}, 0
-    local k = kb + 2
-    local counted_at = t
-    if VERDICTS then
-      k = kb + 3
-      local other = call('GET', KEYS[kb + 2])
-      if other then
+    if VERDICTS then stored = verdict_reply(stored) end
+  elseif VERDICTS then
+    k = kb + 3
+    local other = call('GET', KEYS[kb + 2])
+    if other then
+      local other_counted, other_known = verdict_times(other)
+      if known_at <= other_known then
+        -- Not newer than the verdict in force (a label redelivered out of order,
+        -- after the one that replaced it): changes nothing.
+        stored = verdict_reply(other)
+      else
         -- The verdict changed (an analyst's "legitimate", then a chargeback): still
         -- one label, counted when the first became known; only its fraud count
         -- moves, in that same bucket, so both leave the windows together.
-        counted_at = tonumber(string.sub(other, 1, string.find(other, ':', 1, true) - 1))
+        counted_at = other_counted
         call('DEL', KEYS[kb + 2])
         t, dcount, value = counted_at, 0, 2 * value - 1
       end
     end
+  end
+  if stored then
+    lines[it + 1] = '1' .. stored
+  else
+    res, rn = {}, 0
     for gi = 1, #groups do local g = groups[gi]
       local ekey = KEYS[k]
       if ekey == '' then
@@ -427,7 +448,8 @@ for it = 0, items - 1 do
     end
     local packed = pack(res)
     if VERDICTS then
-      call('SET', dedup_key, string.format('%d', counted_at) .. ':' .. packed, 'PX', DEDUP_PX)
+      local times = string.format('%d:%d:', counted_at, known_at)
+      call('SET', dedup_key, times .. packed, 'PX', DEDUP_PX)
     else
       call('SET', dedup_key, packed, 'PX', DEDUP_PX)
     end
