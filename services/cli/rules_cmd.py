@@ -249,9 +249,11 @@ def _members(command: str, kind: ListKind, name: str, values: tuple[str, ...]) -
     from rules.lists.kinds import normalise_members, normalised_member
 
     if command == "remove":
-        # A member that does not normalise is removed as written: junk stored
-        # before these checks existed must be removable, and removing blocks nothing.
-        return [normalised_member(kind, value) or value for value in values]
+        # Each value as written and in its stored spelling: members stored before
+        # these checks (`ru`, `2001:DB8::1`) must be removable too, and removing
+        # blocks nothing.
+        spellings = [(value, normalised_member(kind, value)) for value in values]
+        return list(dict.fromkeys(s for pair in spellings for s in pair if s is not None))
     return normalise_members(kind, name, values)
 
 
@@ -267,9 +269,10 @@ def _change(
         members = _members(command, kind, name, values)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    for written, stored in zip(values, members, strict=True):
-        if written != stored:
-            click.echo(f"{name}: {written!r} is stored as {stored!r}")
+    if command == "add":
+        for written, stored in zip(values, members, strict=True):
+            if written != stored:
+                click.echo(f"{name}: {written!r} is stored as {stored!r}")
     store = _store()
     try:
         changed = getattr(store, command)(name, members)

@@ -141,6 +141,23 @@ def test_lists_store_ip_addresses_in_one_spelling(runner: CliRunner, settings: S
     assert _members(settings, "blocked_ips") == {"192.0.2.7"}
 
 
+def test_members_stored_in_another_spelling_before_can_be_removed(
+    runner: CliRunner, settings: Settings
+) -> None:
+    # Stored as typed by the CLI before lists were typed: `remove` normalised the
+    # value first and so never matched them (`remove 0 of 1`, and they stayed).
+    store = RedisListStore.from_settings(settings.redis)
+    try:
+        store.add("blocked_ips", ["2001:DB8::1"])
+        store.add("blocked_countries", ["ru"])
+    finally:
+        store.close()
+    for name, value in (("blocked_ips", "2001:DB8::1"), ("blocked_countries", "ru")):
+        removed = runner.invoke(rules, ["lists", "remove", name, value])
+        assert removed.exit_code == 0 and "remove 1 of 1" in removed.output, removed.output
+        assert _members(settings, name) == frozenset()
+
+
 def test_lists_refuse_a_member_that_is_not_an_ip(runner: CliRunner, settings: Settings) -> None:
     result = runner.invoke(rules, ["lists", "add", "blocked_ips", "10.0.0.1", "10.0.0.300"])
     assert result.exit_code == 2, result.output
