@@ -115,12 +115,24 @@ def end_sessions(name: str) -> None:
 
 
 @users.command("unlock")
-@click.argument("name")
-def unlock(name: str) -> None:
+@click.argument("name", required=False)
+@click.option(
+    "--client",
+    metavar="ADDRESS",
+    default=None,
+    help="Forget the failed logins from this client address instead (per-client throttling).",
+)
+def unlock(name: str | None, client: str | None) -> None:
     """Forget the failed logins of user name NAME, lifting its login throttling."""
     with _store() as store:
-        cleared = store.unlock(name, actor=_SYSTEM_ACTOR)
-    click.echo(f"cleared {cleared} failed login(s) of {name}")
+        if name is not None and client is None:
+            cleared = store.unlock(name, actor=_SYSTEM_ACTOR)
+            click.echo(f"cleared {cleared} failed login(s) of {name}")
+        elif client is not None and name is None:
+            cleared = store.unlock_client(client, actor=_SYSTEM_ACTOR)
+            click.echo(f"cleared {cleared} failed login(s) from {client}")
+        else:
+            raise click.UsageError("give a user NAME or --client ADDRESS")
 
 
 @review.command("token")

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_LOGIN_POLICY",
     "LoginPolicy",
     "begin_attempt",
+    "clear_client_failures",
     "clear_failures",
     "end_sessions",
     "forget_user",
@@ -177,6 +178,12 @@ def _serialise_attempts(connection: Connection) -> None:
 def succeed_attempt(connection: Connection, name: str) -> None:
     """A correct password: the name's failures (and this attempt) are forgotten."""
     clear_failures(connection, name)
+
+
+def clear_client_failures(connection: Connection, client: str) -> int:
+    return connection.execute(
+        delete(login_attempts).where(login_attempts.c.client == client)
+    ).rowcount
 
 
 def clear_failures(connection: Connection, name: str) -> int:

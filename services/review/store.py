@@ -27,7 +27,7 @@ from services.review.database import (
     describe,
     store_errors,
 )
-from services.review.exceptions import UserError
+from services.review.exceptions import AuthError, UserError
 from services.review.ingest import IngestBatch, write_batch
 from services.review.queue import read_queue
 from services.review.sessions import DEFAULT_LOGIN_POLICY, LoginPolicy
@@ -209,8 +209,25 @@ class ReviewStore:
         # scrypt (~50 ms) outside any transaction: it must not hold the database.
         user = user_table.check_password(found, password)
         with self._transaction("recording a login") as connection:
+            # A password reset (or the user's removal) that landed during the check
+            # must win: the token about to be issued would postdate its cutoff.
+            if user_table.credentials(connection, name) != found:
+                raise AuthError("the password changed while logging in; log in again")
             sessions.succeed_attempt(connection, name)
         return user
+
+    def unlock_client(self, client: str, *, actor: str) -> int:
+        """Forget the failed logins from ``client`` (an address); how many there were."""
+        with self._transaction(f"unlocking client {client!r}") as connection:
+            cleared = sessions.clear_client_failures(connection, client)
+            audit.record(
+                connection,
+                at_ms=self.clock(),
+                actor=actor,
+                action="client-unlock",
+                detail={"client": client, "failures": cleared},
+            )
+            return cleared
 
     def session_user(self, claims: TokenClaims, token: str) -> User:
         """The user a verified token speaks for, unless its session ended (``AuthError``)."""

@@ -193,3 +193,46 @@ def test_guesses_sent_at_once_are_counted_before_their_passwords_are_checked(sto
     assert outcomes.count("throttled") == 15
     with pytest.raises(LoginThrottledError):
         store.login("ann", PASSWORD, client="someone else")
+
+
+@pytest.mark.parametrize("store", BACKENDS, indirect=True)
+def test_a_password_reset_during_the_check_refuses_the_login(store, monkeypatch) -> None:
+    # The check runs outside any transaction (scrypt, ~50 ms): a reset landing in
+    # it let the old password log in with a token issued after the reset's cutoff.
+    from services.review import users
+
+    store.add_user("ann", "analyst", PASSWORD, actor="test")
+    real_check = users.check_password
+
+    def check_then_reset(found, password):
+        user = real_check(found, password)
+        store.set_password("ann", "a brand new password", actor="admin")
+        return user
+
+    monkeypatch.setattr(users, "check_password", check_then_reset)
+    with pytest.raises(AuthError, match="password changed while logging in"):
+        store.login("ann", PASSWORD, client="laptop")
+    monkeypatch.undo()
+    assert store.login("ann", "a brand new password", client="laptop").name == "ann"
+
+
+def test_an_admin_unlocks_a_throttled_client_address(sqlite_store, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from services.cli.main import cli
+
+    sqlite_store.add_user("ann", "analyst", PASSWORD, actor="test")
+    sqlite_store.login_policy = LoginPolicy(max_failures=50, max_failures_per_client=2)
+    for name in ("ann", "bob"):
+        with pytest.raises(AuthError):
+            sqlite_store.login(name, "Summer2026!", client="10.9.8.7")
+    with pytest.raises(LoginThrottledError, match="this client"):
+        sqlite_store.login("ann", PASSWORD, client="10.9.8.7")
+    monkeypatch.setenv("FRAUDSTREAM_REVIEW__DATABASE_URL", str(sqlite_store.engine.url))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["review", "users", "unlock", "--client", "10.9.8.7"])
+    assert result.exit_code == 0, result.output
+    assert "cleared 2 failed login(s) from 10.9.8.7" in result.output
+    assert sqlite_store.login("ann", PASSWORD, client="10.9.8.7").name == "ann"
+    neither = runner.invoke(cli, ["review", "users", "unlock"])
+    assert neither.exit_code == 2 and "give a user NAME or --client ADDRESS" in neither.output
