@@ -176,6 +176,9 @@ def replace_dir(source: Path, target: Path, *, keep: Callable[[Path], bool] | No
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
+        # copytree gives the folder the source's mtime: an adapter trained hours ago
+        # would make a live copy look like a leftover to a concurrent sweep.
+        os.utime(staging)
         for _ in range(_RENAME_ATTEMPTS):
             try:
                 # Atomic; fails when the target holds files (ENOTEMPTY/EEXIST).

@@ -110,3 +110,24 @@ def test_folders_left_by_a_killed_writer_are_swept_a_live_writers_are_not(tmp_pa
     assert (cache / "explain" / "adapter.bin").read_bytes() == b"v2"
     assert not any(folder.exists() for folder in stale)
     assert live.exists() and other.exists()
+
+
+def test_a_copy_of_an_old_source_is_not_swept_as_a_leftover(tmp_path, monkeypatch):
+    import models.llm.registry as registry
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "adapter.bin").write_bytes(b"v1")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(source, (hours_ago, hours_ago))  # an adapter trained hours ago
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real_rename = os.rename
+
+    def rename_after_a_concurrent_sweep(src, dst):
+        registry._sweep_leftovers(cache, "explain")  # another writer starting now
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(registry.os, "rename", rename_after_a_concurrent_sweep)
+    replace_dir(source, cache / "explain")  # its staging copy used to be swept: ENOENT
+    assert (cache / "explain" / "adapter.bin").read_bytes() == b"v1"
