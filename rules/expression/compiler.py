@@ -14,6 +14,7 @@ The run-time semantics live in ``rules.expression.closures``.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -124,13 +125,16 @@ class _Compiler:
 
     def compile(self, node: Node) -> _Out:
         out = self._compile(node)
-        if out.constant and out.type is ValueType.NUMBER and out.value() is None:
-            # 1/0 or an overflow folds to "missing": a rule comparing with it would
-            # never fire, or (with != or not) always fire.
-            raise _error(
-                node,
-                "this constant arithmetic has no value (a division by zero or an overflow)",
-            )
+        if out.constant and out.type is ValueType.NUMBER:
+            value = out.value()
+            # 1/0 folds to "missing", an overflow to infinity: a rule comparing with
+            # either would never fire, or (with != or not) always fire.
+            if value is None or not math.isfinite(value):
+                raise _error(
+                    node,
+                    "this constant arithmetic has no finite value "
+                    "(a division by zero or an overflow)",
+                )
         return out
 
     def _compile(self, node: Node) -> _Out:
