@@ -41,7 +41,7 @@ from services.replay.cells import cell_text, is_missing, parse_flag
 from services.replay.exceptions import ReplayInputError
 from services.replay.options import LABEL_KNOWN_AT_COLUMN, ReplayOptions, TimeUnit, merge_maps
 from services.replay.presets import Preset, preset_named
-from services.replay.reader import read_table
+from services.replay.reader import detect_format, na_spellings_as_missing, read_table
 from services.replay.timecols import to_epoch_ms
 
 __all__ = [
@@ -104,17 +104,34 @@ class NormalisedFrame:
 def normalise_file(path: Path, options: ReplayOptions) -> NormalisedFrame:
     """Read ``path`` (CSV or Parquet) and normalise it with ``options``."""
     raw = read_table(path, options.file_format, options.limit)
-    return normalise(raw, options, source=str(path))
+    csv = detect_format(path, options.file_format) == "csv"
+    return normalise(raw, options, source=str(path), na_spellings=csv)
 
 
 def normalise(
-    raw: pd.DataFrame, options: ReplayOptions, *, source: str = "<frame>"
+    raw: pd.DataFrame,
+    options: ReplayOptions,
+    *,
+    source: str = "<frame>",
+    na_spellings: bool = False,
 ) -> NormalisedFrame:
+    """``na_spellings``: ``raw`` is CSV text, where pandas' NA spellings mean missing
+    (``NA`` stays Namibia in the country field: see ``services.replay.reader``)."""
     preset = preset_named(options.preset)
     raw = raw.reset_index(drop=True)
     notes: list[str] = []
     label_column = _label_column(raw, options, preset)
     columns, provenance = _sources(raw, options, preset, label_column, notes)
+    known_at_column = _known_at_column(raw, label_column)
+    # Decided per field, after the mapping: a country column mapped from any name keeps NA.
+    # The label columns are read from `cells`; `raw` keeps the text (row hashes, dead letters).
+    cells = raw
+    if na_spellings:
+        columns = {name: na_spellings_as_missing(values, name) for name, values in columns.items()}
+        label_columns = [column for column in (label_column, known_at_column) if column]
+        cells = raw.copy(deep=False)
+        for column in label_columns:
+            cells[column] = na_spellings_as_missing(raw[column])
     frame = pd.DataFrame(index=raw.index)
     problems: list[tuple[str, str] | None] = [None] * len(raw)
 
@@ -134,10 +151,9 @@ def normalise(
         frame[name] = millis
 
     _fill_defaults(frame, options, preset, provenance)
-    known_at_column = _known_at_column(raw, label_column)
     _derive_generic(frame, raw, (label_column, known_at_column), provenance)
-    frame[LABEL] = _labels(raw, label_column, problems, options.labels)
-    frame[KNOWN_AT] = _label_known_times(raw, known_at_column, problems, notes)
+    frame[LABEL] = _labels(cells, label_column, problems, options.labels)
+    frame[KNOWN_AT] = _label_known_times(cells, known_at_column, problems, notes)
     frame[PROBLEM] = pd.Series(problems, index=raw.index, dtype="object")
     frame[POSITION] = np.arange(len(raw))
 

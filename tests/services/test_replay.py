@@ -198,14 +198,15 @@ def _na_lookalikes_csv(path: Path) -> Path:
         "tx_id,event_time_ms,card_id,amount,merchant_id,country\n"
         f"t1,{T0_MS},c1,10.0,m1,NA\n"  # Namibia
         f"t2,{T0_MS + 1},None,11.0,NULL,DE\n"
-        f"NA,{T0_MS + 2},c3,12.0,m3,\n"  # a blank country: the only truly missing cell
-        f"t4,{T0_MS + 3},c4,abc,N/A,NA\n",
+        f"NA,{T0_MS + 2},c3,12.0,m3,\n"
+        f"t4,{T0_MS + 3},c4,abc,N/A,NA\n"
+        f"t5,{T0_MS + 4},c5,13.0,NULL,DE\n",
         encoding="utf-8",
     )
     return path
 
 
-def test_na_like_text_in_a_csv_is_a_value_and_only_blank_cells_are_missing(tmp_path):
+def test_na_spellings_in_a_csv_are_missing_except_namibia_in_the_country(tmp_path):
     normalised = normalise_file(
         _na_lookalikes_csv(tmp_path / "na.csv"), ReplayOptions(default_country="FR")
     )
@@ -216,27 +217,106 @@ def test_na_like_text_in_a_csv_is_a_value_and_only_blank_cells_are_missing(tmp_p
         for number, row in rows.items()
         if isinstance(row, AcceptedRow)
     }  # fmt: skip
-    assert cells == {
-        1: ("t1", "c1", "m1", "NA"),
-        2: ("t2", "None", "NULL", "DE"),
-        3: ("NA", "c3", "m3", "FR"),
+    derived_id = cells[3][0]
+    assert derived_id.startswith("row-")  # an NA tx_id is missing: the row's hash stands in
+    assert cells == {1: ("t1", "c1", "m1", "NA"), 3: (derived_id, "c3", "m3", "FR")}
+    reasons = {
+        number: (row.error.field, row.error.problem)
+        for number, row in rows.items()
+        if isinstance(row, RejectedRow)
     }
-    dead = rows[4]
-    assert isinstance(dead, RejectedRow) and dead.error.field == "$.amount"
+    assert reasons == {
+        2: ("$.card_id", "Object missing required field `card_id`"),
+        4: ("$.amount", "Expected `float`, got `str` (value: 'abc')"),
+        5: ("$.merchant_id", "Object missing required field `merchant_id`"),
+    }
+    dead = rows[4]  # a dead letter carries the cells as the file spelled them
+    assert isinstance(dead, RejectedRow)
     assert (dead.raw["merchant_id"], dead.raw["country"]) == ("N/A", "NA")
 
 
-def test_na_like_text_in_a_parquet_file_is_a_value_too(tmp_path):
+def test_na_like_text_in_a_parquet_file_is_a_value(tmp_path):
     frame = pd.read_csv(_na_lookalikes_csv(tmp_path / "na.csv"), dtype=str, keep_default_na=False)
     frame = frame.replace({"": None})
     frame.to_parquet(tmp_path / "na.parquet")
     normalised = normalise_file(tmp_path / "na.parquet", ReplayOptions(default_country="FR"))
-    countries = [
-        (row.transaction.tx_id, row.transaction.country)
+    cells = [
+        (row.transaction.tx_id, row.transaction.card_id, row.transaction.merchant_id,
+         row.transaction.country)
         for row in iter_rows(normalised)
         if isinstance(row, AcceptedRow)
+    ]  # fmt: skip
+    assert cells == [
+        ("t1", "c1", "m1", "NA"),
+        ("t2", "None", "NULL", "DE"),
+        ("NA", "c3", "m3", "FR"),
+        ("t5", "c5", "NULL", "DE"),
     ]
-    assert countries == [("t1", "NA"), ("t2", "DE"), ("NA", "FR")]
+
+
+_PANDAS_NA_SPELLINGS = ["NA", "NULL", "None", "null", "NaN", "nan", "N/A", "n/a", "#N/A", "<NA>"]
+
+
+@pytest.mark.parametrize("spelling", _PANDAS_NA_SPELLINGS)
+def test_an_na_spelling_in_lat_lon_is_missing_and_the_row_goes_without_geo(tmp_path, spelling):
+    path = tmp_path / "r_export.csv"
+    path.write_text(
+        "tx_id,event_time_ms,card_id,amount,merchant_id,country,lat,lon\n"
+        f"t1,{T0_MS},c1,10.0,m1,DE,{spelling},{spelling}\n"  # R writes a missing number as NA
+        f"t2,{T0_MS + 1},c2,11.0,m1,DE,52.5,13.4\n",
+        encoding="utf-8",
+    )
+    geo = [(row.transaction.lat, row.transaction.lon) for row in accepted(path, ReplayOptions())]
+    assert geo == [(None, None), (52.5, 13.4)]
+
+
+def test_a_null_device_is_no_device_not_one_device_shared_by_every_card(tmp_path):
+    path = tmp_path / "sql_export.csv"
+    path.write_text(
+        "tx_id,event_time_ms,card_id,amount,merchant_id,country,device_id,is_fraud\n"
+        f"t1,{T0_MS},c1,10.0,m1,DE,NULL,0\n"
+        f"t2,{T0_MS + 1},c2,11.0,m1,DE,NULL,1\n"
+        f"t3,{T0_MS + 2},c3,12.0,m1,DE, None ,0\n"
+        f"t4,{T0_MS + 3},c4,13.0,m1,DE,d4,0\n",
+        encoding="utf-8",
+    )
+    rows = accepted(path, ReplayOptions())
+    assert [row.transaction.device_id for row in rows] == [None, None, None, "d4"]
+    assert [row.label.device_id for row in rows if row.label] == [None, None, None, "d4"]
+
+
+def test_an_na_label_is_unlabelled_and_an_na_known_time_falls_back_to_the_delay(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "tx_id,event_time_ms,card_id,amount,merchant_id,country,is_fraud,label_known_at_ms\n"
+        f"t1,{T0_MS},c1,10.0,m1,DE,NA,NA\n"
+        f"t2,{T0_MS + 1},c2,11.0,m1,DE,1,NA\n"
+        f"t3,{T0_MS + 2},c3,12.0,m1,DE,NULL,\n",
+        encoding="utf-8",
+    )
+    delay = parse_duration_ms("1h")
+    labels = {row.row: row.label for row in accepted(path, ReplayOptions(label_delay_ms=delay))}
+    assert labels[1] is None and labels[3] is None
+    fraud = labels[2]
+    assert fraud is not None and fraud.is_fraud and fraud.known_at_ms == T0_MS + 1 + delay
+
+
+def test_a_mapped_country_column_keeps_namibia_while_na_elsewhere_is_missing(tmp_path):
+    path = tmp_path / "mapped.csv"
+    path.write_text(
+        "ref,ts,card,amt,shop,cc,handset\n"
+        f"t1,{T0_MS},c1,10.0,m1,NA,NA\n"  # Namibia, and no device
+        f"t2,{T0_MS + 1},c2,11.0,m1,NULL,d2\n"  # NULL is no country code: the default fills it
+        f"t3,{T0_MS + 2},c3,12.0,m1,,d3\n",
+        encoding="utf-8",
+    )
+    columns = {
+        "tx_id": "ref", "event_time_ms": "ts", "card_id": "card", "amount": "amt",
+        "merchant_id": "shop", "country": "cc", "device_id": "handset",
+    }  # fmt: skip
+    rows = accepted(path, ReplayOptions(column_map=columns, default_country="DE"))
+    cells = [(row.transaction.country, row.transaction.device_id) for row in rows]
+    assert cells == [("NA", None), ("DE", "d2"), ("DE", "d3")]
 
 
 # -- time formats ----------------------------------------------------------------------
