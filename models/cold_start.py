@@ -54,6 +54,12 @@ class ColdStartParams:
     #: Share of the (supposedly clean) rows treated as unlabeled fraud and dropped before refit.
     contamination: float = 0.02
 
+    @property
+    def min_legitimate_rows(self) -> int:
+        """Known-legitimate training rows needed: twice ``max_samples``, so each tree's
+        subsample is a sample of normal traffic rather than all of it."""
+        return 2 * self.max_samples
+
 
 class ColdStartPredictor:
     """Isolation scores in (0, 1] from a flat isolation forest, missing values imputed."""
@@ -124,8 +130,13 @@ def train_cold_start(
 ) -> ColdStartPredictor:
     """Fit on known-legitimate rows, drop the forest's own outliers, refit (module policy)."""
     legit = features[~is_fraud]
-    if legit.shape[0] < 2 * params.max_samples:
-        raise TrainingError(f"only {legit.shape[0]} legitimate rows", family="isolation_forest")
+    # ``train_candidates`` checks this before any model is fitted, with advice; this guards
+    # direct callers.
+    if legit.shape[0] < params.min_legitimate_rows:
+        raise TrainingError(
+            f"needs at least {params.min_legitimate_rows} legitimate rows, found {legit.shape[0]}",
+            family="isolation_forest",
+        )
     with np.errstate(all="ignore"):
         all_missing = np.isnan(legit).all(axis=0)
         medians = np.nanmedian(np.where(all_missing, np.float32(0.0), legit), axis=0)

@@ -11,7 +11,7 @@ Two steps, so the caller can write the drift report even when training is refuse
 
 ``retrain(plan, ...)``
     1. refuse a leaky training set (``models.leaks``: mis-dated labels, a
-       feature that alone gives the answer);
+       feature that alone gives the answer, judged only on enough fraud rows);
     2. train every family on the served feature vectors; unless ``dry_run``,
        log and register them through ``models.workflow.train_and_register``
        (the best one gets the ``challenger`` alias);
@@ -47,7 +47,7 @@ from models.challenge import ChallengePolicy, ChallengeResult, challenge
 from models.decision_log import LogSnapshot
 from models.drift import DriftReport, drift_report
 from models.exceptions import RegistryError
-from models.leaks import FeatureStrength, LeakPolicy, check_label_times, scan_for_leaks
+from models.leaks import FeatureStrength, LeakPolicy, LeakScan, check_label_times, scan_for_leaks
 from models.predictor import ScorerFamily
 from models.promote import CHALLENGER, CHAMPION, PREVIOUS, EvaluationWindow, record_verdict
 from models.registry import ModelRegistry
@@ -104,7 +104,8 @@ class RetrainPlan:
 @dataclass(frozen=True)
 class RetrainOutcome:
     plan: RetrainPlan
-    strongest_features: list[FeatureStrength]
+    #: The single-feature leak scan: its strongest features, and whether it judged them.
+    leak_scan: LeakScan
     challenger_family: str
     #: The registered version (None in a dry run: nothing was registered).
     challenger_version: str | None
@@ -118,6 +119,10 @@ class RetrainOutcome:
     artifacts: list[Path] = field(default_factory=list)
     #: Why the ``retrain`` run could not be logged, after the verdict was applied (it stands).
     run_log_error: str | None = None
+
+    @property
+    def strongest_features(self) -> list[FeatureStrength]:
+        return self.leak_scan.strongest
 
 
 def prepare(snapshot: LogSnapshot, config: RetrainConfig) -> RetrainPlan:
@@ -176,7 +181,7 @@ def retrain(
     snapshot, frames = plan.snapshot, plan.frames
     spent = dict(timings or {})
     check_label_times(snapshot.frame, snapshot.labels)
-    strongest = scan_for_leaks(frames.train, snapshot.spec.feature_names, config.leaks)
+    leak_scan = scan_for_leaks(frames.train, snapshot.spec.feature_names, config.leaks)
     registry = registry or ModelRegistry(settings, experiment=config.experiment)
 
     started = time.perf_counter()
@@ -200,7 +205,7 @@ def retrain(
         challenger_label=label,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    report_file = _ReportFile(out_dir / "retrain.txt", plan, strongest, result)
+    report_file = _ReportFile(out_dir / "retrain.txt", plan, leak_scan, result)
     applied = _apply_reported(
         report_file, registry, settings, result, version, label, dry_run=dry_run, promote=promote
     )
@@ -227,7 +232,7 @@ def retrain(
         )
     return RetrainOutcome(
         plan=plan,
-        strongest_features=strongest,
+        leak_scan=leak_scan,
         challenger_family=family,
         challenger_version=version,
         result=result,
@@ -242,7 +247,7 @@ def retrain(
 
 def describe(
     plan: RetrainPlan,
-    strongest: list[FeatureStrength],
+    leak_scan: LeakScan,
     family: str,
     version: str | None,
     result: ChallengeResult,
@@ -250,12 +255,12 @@ def describe(
 ) -> str:
     """The run in words: what was read, the split, the checks, the table, the test, the verdict."""
     who = f"challenger {family}" + (f" v{version}" if version else "")
-    return _describe(plan, strongest, result, _decision(applied, result, who))
+    return _describe(plan, leak_scan, result, _decision(applied, result, who))
 
 
 def _describe(
     plan: RetrainPlan,
-    strongest: list[FeatureStrength],
+    leak_scan: LeakScan,
     result: ChallengeResult,
     decision: str,
     *extra: str,
@@ -279,9 +284,7 @@ def _describe(
         f"{split.maturity_ms / 86_400_000:g} days count as legitimate)",
         f"recent slice: {_when(split.test_start_ms)} .. {_when(split.test_end_ms)}: "
         f"{len(test):,} rows, {int(test['is_fraud'].sum()):,} fraud",
-        "leak check: passed (strongest single features: "
-        + ", ".join(f"{f.name} {f.roc_auc:.3f}" for f in strongest[:3])
-        + ")",
+        f"leak check: {leak_scan.summary()}",
         "",
         result.table(title="champion vs challenger on the recent slice"),
         "",
@@ -322,11 +325,11 @@ class _ReportFile:
 
     path: Path
     plan: RetrainPlan
-    strongest: list[FeatureStrength]
+    leak_scan: LeakScan
     result: ChallengeResult
 
     def write(self, decision: str, *extra: str) -> str:
-        text = _describe(self.plan, self.strongest, self.result, decision, *extra)
+        text = _describe(self.plan, self.leak_scan, self.result, decision, *extra)
         self.path.write_text(text + "\n", encoding="utf-8")
         return text
 
@@ -458,6 +461,7 @@ def _log_run(
         **{f"split.{k}": v for k, v in plan.frames.split.as_params().items()},
         **{f"policy.{k}": v for k, v in dataclasses.asdict(config.policy).items()},
         "leak.max_single_feature_auc": config.leaks.max_single_feature_auc,
+        "leak.min_fraud_rows": config.leaks.min_fraud_rows,
         "psi_threshold": config.psi_threshold,
         "families": ",".join(config.train.families),
         "challenger_family": family,

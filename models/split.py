@@ -22,6 +22,8 @@ model see the future.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -105,7 +107,8 @@ def plan_time_split(frame: pd.DataFrame, labels: pd.DataFrame, config: SplitConf
     else:
         evaluate_at = max(end_ms, int(labels["known_at_ms"].max()))
     if train_end <= max(train_start, first_ms):
-        raise SplitError("no training history before the gap: the frame is too short")
+        last_ms = int(frame["event_time_ms"].iloc[-1])
+        raise SplitError(_too_short(first_ms, last_ms, end_ms, config))
     return TimeSplit(
         train_start_ms=train_start,
         train_end_ms=train_end,
@@ -115,6 +118,48 @@ def plan_time_split(frame: pd.DataFrame, labels: pd.DataFrame, config: SplitConf
         evaluate_at_ms=evaluate_at,
         maturity_ms=round(config.maturity_days * DAY_MS),
     )
+
+
+def _too_short(first_ms: int, last_ms: int, end_ms: int, config: SplitConfig) -> str:
+    """Why nothing is left to train on, with the numbers and the options that change them.
+
+    The options are those of ``fraudstream train`` and ``fraudstream retrain``
+    (``--test-days``/``--gap-days``); a set ``end_ms`` is retraining's cutoff,
+    which adds ``--cutoff`` and ``--maturity-days``.
+    """
+    available = _floor_days(end_ms - first_ms)
+    window = config.test_days + config.gap_days
+    span = f"{_date(first_ms)} .. {_date(last_ms)}"
+    if config.end_ms is None:
+        span += f" ({available:g} days)"
+    else:
+        span += f" ({available:g} days up to the cutoff, {_date(end_ms, '%Y-%m-%d %H:%M')})"
+    message = (
+        f"no training history before the gap: the data is too short: it spans {span}, but the "
+        f"test slice and the gap take its last {window:g} days (--test-days "
+        f"{config.test_days:g} + --gap-days {config.gap_days:g}): make them add up to less "
+        f"than {available:g} days"
+    )
+    if config.end_ms is None:
+        return message + ", or train on a longer history"
+    message += ", pick a later --cutoff if the log goes on, or wait until it covers more days"
+    if config.maturity_days >= available:
+        # Not why this split fails, but the next one would: every unlabelled training
+        # row would be too young to count as legitimate.
+        message += (
+            f"; lower --maturity-days {config.maturity_days:g} below that span too, or every "
+            "unlabelled training row is left out as too young to call legitimate"
+        )
+    return message
+
+
+def _floor_days(ms: int) -> float:
+    """Days to one decimal, rounded down: a bound quoted to the user must really hold."""
+    return math.floor(ms / DAY_MS * 10) / 10
+
+
+def _date(ms: int, fmt: str = "%Y-%m-%d") -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime(fmt)
 
 
 def split_frames(frame: pd.DataFrame, labels: pd.DataFrame, split: TimeSplit) -> SplitFrames:

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from models.bundle import ModelBundle
 from models.cold_start import ColdStartParams, train_cold_start
+from models.exceptions import TrainingError
 from models.frame import LABEL_COLUMN, FeatureSpec, check_feature_frame, check_label_frame
 from models.frame import feature_matrix as to_matrix
 from models.lgbm_model import LightGBMParams, train_lightgbm
@@ -120,6 +121,9 @@ def train_candidates(
     check_label_frame(labels)
     frames = split_frames(frame, labels, plan_time_split(frame, labels, config.split))
     train_y = frames.train[LABEL_COLUMN].to_numpy(dtype=bool)
+    if config.cold_start:
+        # Before any family is fitted: failing after minutes of training three is worse.
+        _require_cold_start_rows(int((~train_y).sum()), frames, config)
     train_x = to_matrix(frames.train, spec.feature_names)
     weight = positive_class_weight(train_y, config.imbalance)
     metadata = {
@@ -160,6 +164,31 @@ def train_candidates(
             slice_name=slice_name,
         )
     return TrainingResult(frames=frames, scorers=scorers, cold_start=cold, config=config)
+
+
+def _require_cold_start_rows(legitimate: int, frames: SplitFrames, config: TrainConfig) -> None:
+    """``TrainingError`` when the cold-start model would have too few legitimate rows.
+
+    It learns "normal" from every legitimate training row (not only cold-start ones),
+    and an unlabelled row only counts as legitimate once older than the maturity
+    period at the cutoff: on a short history that leaves the analyst-cleared few.
+    """
+    needed = config.cold_start_params.min_legitimate_rows
+    if legitimate >= needed:
+        return
+    maturity, test_days = config.split.maturity_days, config.split.test_days
+    window = frames.split.train_end_ms - frames.split.train_start_ms
+    # Advice in the options of `fraudstream simulate` and `fraudstream train`. A smaller
+    # --test-days moves the cutoff, and with it the maturity line, later; a smaller
+    # --gap-days only adds young rows, which count only where labelled.
+    raise TrainingError(
+        f"the cold-start model needs at least {needed} legitimate rows in the training window, "
+        f"found {legitimate} in its {window / DAY_MS:.1f} days: unlabelled rows count as "
+        f"legitimate only once {maturity:g} days old at the cutoff, so the history must run "
+        f"well over --test-days + {maturity:g} = {test_days + maturity:g} days: simulate more "
+        "--days (or --customers), or use a smaller --test-days",
+        family="isolation_forest",
+    )
 
 
 def _fit_scorer(

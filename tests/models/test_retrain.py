@@ -116,6 +116,39 @@ def test_a_leak_is_refused_before_anything_is_trained_or_registered(
     )
 
 
+def test_a_handful_of_training_fraud_rows_skips_the_leak_verdict_and_says_so(
+    synthetic: SyntheticData, mlflow_settings: MlflowSettings, tmp_path: Path
+) -> None:
+    # A short log: only three fraud labels known in the training window, and a feature
+    # that happens to be 1 on exactly those rows (as day_of_week was on a real one).
+    train_end = prepare(_snapshot(synthetic), _config()).frames.split.train_end_ms
+    log, labels = decision_log(synthetic), synthetic.labels
+    event = log.set_index("tx_id")["event_time_ms"]
+    in_training = labels["tx_id"].map(event) < train_end
+    training_fraud = labels.loc[in_training & labels["is_fraud"], "tx_id"].unique()
+    kept = set(training_fraud[:3])
+    few = labels.loc[~(in_training & labels["is_fraud"]) | labels["tx_id"].isin(kept)]
+    log["ip_risk"] = log["tx_id"].isin(kept).astype(float)
+    snapshot = snapshot_at(
+        log,
+        few,
+        cutoff_ms=int(log["event_time_ms"].iloc[-1]) + 1,
+        feature_names=synthetic.spec.feature_names,
+        cold_start_features=synthetic.spec.cold_start_features,
+    )
+    plan = prepare(snapshot, _config())
+    assert int(plan.frames.train["is_fraud"].sum()) == 3
+
+    dry = retrain(
+        plan, mlflow_settings, _config(), out_dir=tmp_path / "dry", dry_run=True, progress=False
+    )
+    assert not dry.leak_scan.judged and dry.leak_scan.strongest[0].name == "ip_risk"
+    assert (
+        "leak check: skipped: too few fraud rows (3) to check features for leaks; need 30"
+        in dry.report_text
+    )
+
+
 def test_a_verdict_that_fails_part_way_leaves_a_report_of_the_aliases_as_they_are(
     synthetic: SyntheticData,
     mlflow_settings: MlflowSettings,

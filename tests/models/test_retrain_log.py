@@ -13,7 +13,7 @@ from models.challenge import ChallengePolicy, challenge
 from models.decision_log import snapshot_at
 from models.exceptions import LeakError, PromotionError
 from models.frame import LABEL_COLUMN, check_feature_frame, check_label_frame, feature_matrix
-from models.leaks import check_label_times, scan_for_leaks
+from models.leaks import LeakPolicy, check_label_times, scan_for_leaks
 from models.promote import EvaluationWindow
 from models.scorer_model import ScoringModel
 from models.synthetic import SyntheticData
@@ -90,7 +90,9 @@ def test_honest_features_pass_and_a_label_copied_into_a_feature_is_named(
 ) -> None:
     train = trained.frames.train
     names = trained.scorers["xgboost"].bundle.feature_names
-    strongest = scan_for_leaks(train, names)
+    scan = scan_for_leaks(train, names)
+    assert scan.judged and scan.fraud_rows == int(train[LABEL_COLUMN].sum())
+    strongest = scan.strongest
     assert strongest and all(0.5 <= f.roc_auc < 0.99 for f in strongest)
     assert [f.roc_auc for f in strongest] == sorted((f.roc_auc for f in strongest), reverse=True)
 
@@ -98,6 +100,19 @@ def test_honest_features_pass_and_a_label_copied_into_a_feature_is_named(
     with pytest.raises(LeakError, match="`card_new_device` alone separates") as caught:
         scan_for_leaks(leaky, names)
     assert caught.value.feature == "card_new_device" and caught.value.statistic == 1.0
+
+
+def test_a_handful_of_fraud_rows_is_not_judged_for_leaks(trained: TrainingResult) -> None:
+    # Three fraud rows (a short log): any feature constant within them "separates" them.
+    train = trained.frames.train
+    fraud = train[LABEL_COLUMN].to_numpy(dtype=bool)
+    few = train.loc[~fraud | (np.cumsum(fraud) <= 3)]
+    looks_leaky = few.assign(card_new_device=few[LABEL_COLUMN].astype(float))
+    names = trained.scorers["xgboost"].bundle.feature_names
+    scan = scan_for_leaks(looks_leaky, names, LeakPolicy(min_fraud_rows=30))
+    assert not scan.judged and scan.fraud_rows == 3
+    assert scan.strongest[0].name == "card_new_device"  # still reported, not judged
+    assert "too few fraud rows (3) to check features for leaks; need 30" in scan.summary()
 
 
 def test_a_feature_filled_in_only_for_fraud_is_a_leak_too(trained: TrainingResult) -> None:

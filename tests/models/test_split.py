@@ -133,3 +133,28 @@ def test_a_frame_shorter_than_test_plus_gap_is_refused() -> None:
     rows = _frame([0, 1, 2])
     with pytest.raises(SplitError, match="too short"):
         plan_time_split(rows, _labels([]), SplitConfig(test_days=2, gap_days=2))
+
+
+def test_a_too_short_frame_says_its_span_the_window_needed_and_what_to_change() -> None:
+    rows = _frame([0, 1, 2.5])
+    with pytest.raises(SplitError) as caught:
+        plan_time_split(rows, _labels([]), SplitConfig(test_days=2, gap_days=2))
+    message = str(caught.value)
+    # The span (first and last event, days), the window asked for, the options that set it.
+    assert "2026-01-01 .. 2026-01-03 (2.5 days)" in message
+    assert "4 days (--test-days 2 + --gap-days 2)" in message
+    # Together under 2.5 days leaves some training history; a cutoff only exists in retraining.
+    assert "less than 2.5 days" in message
+    assert "--cutoff" not in message and "--maturity-days" not in message
+
+
+def test_a_too_short_log_at_a_cutoff_also_names_the_cutoff_and_the_maturity() -> None:
+    rows = _frame([0, 1, 2.5])
+    config = SplitConfig(test_days=2, gap_days=2, maturity_days=14, end_ms=T0 + 3 * DAY_MS)
+    with pytest.raises(SplitError) as caught:
+        plan_time_split(rows, _labels([]), config)
+    message = str(caught.value)
+    assert "2026-01-01 .. 2026-01-03 (3 days up to the cutoff, 2026-01-04 00:00)" in message
+    assert "later --cutoff" in message
+    # With 14 days' maturity every unlabelled training row of a 3-day log would be dropped.
+    assert "--maturity-days 14" in message

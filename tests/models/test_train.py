@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from models.exceptions import TrainingError
+from models.split import SplitConfig
 from models.synthetic import SyntheticData
 from models.train import TrainingResult, train_candidates
 from tests.models.helpers import small_train_config
@@ -52,3 +56,26 @@ def test_the_challenger_prefers_the_cheaper_family_unless_clearly_beaten(
     best = max(families, key=lambda f: ap[f])
     if gap != 0:
         assert trained.preferred_family(families, margin=abs(gap) / 2) == best
+
+
+def test_too_few_legitimate_rows_for_the_cold_start_model_are_refused_before_any_training(
+    synthetic: SyntheticData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows must be 60 days old to count as legitimate unlabelled: only the analyst-cleared
+    # ones are left (273), as on a short simulation trained with the default 14 days.
+    split = SplitConfig(test_days=10.0, gap_days=7.0, maturity_days=60.0)
+
+    def no_scorer_first(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a scorer was trained before the cold-start rows were counted")
+
+    monkeypatch.setattr("models.train._fit_scorer", no_scorer_first)
+    with pytest.raises(TrainingError) as caught:
+        train_candidates(
+            synthetic.frame, synthetic.labels, synthetic.spec, small_train_config(split=split)
+        )
+    assert caught.value.family == "isolation_forest"
+    message = str(caught.value)
+    assert "needs at least 512 legitimate rows in the training window, found 273" in message
+    assert "well over --test-days + 60 = 70 days" in message
+    for way_out in ("--days", "--customers", "--test-days"):
+        assert way_out in message

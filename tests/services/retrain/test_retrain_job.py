@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
 from contracts.settings import MlflowSettings, RetrainSettings, Settings
-from models.exceptions import LeakError
+from models.exceptions import LeakError, SplitError
 from models.frame import feature_matrix
 from models.registry import ModelRegistry
 from models.scorer_model import load_scoring_model
@@ -43,6 +43,7 @@ pytest_plugins = ["tests.services.scorer_fixtures", "tests.services.retrain.log_
 pytestmark = pytest.mark.slow
 
 HOUR = 3_600_000
+DAY_MS = 24 * HOUR
 #: The log spans 21 days: judge on the last 7, a 3-day label gap, labels mature after 7.
 SPLIT = {"test_days": 7.0, "gap_days": 3.0, "maturity_days": 7.0}
 SPLIT_OPTIONS = ["--test-days", "7", "--gap-days", "3", "--maturity-days", "7"]
@@ -221,3 +222,43 @@ def test_the_drift_command_prints_the_table_and_can_fail_the_build(
     assert any("features above PSI 0.2" in line for line in lines)
     assert lines[-1].startswith("wrote ")
     assert json.loads((out / "drift.json").read_text(encoding="utf-8"))["drifted"]
+
+
+def _log_start(log: ArchivedLog) -> int:
+    snapshot, _ = load_snapshot(log.root, None)
+    return int(snapshot.frame["event_time_ms"].iloc[0])
+
+
+def test_a_log_too_short_for_the_split_says_its_span_and_what_to_change(
+    decision_log: ArchivedLog, tmp_path: Path
+) -> None:
+    # Five days of log against the default 7 + 7 days of test slice and gap.
+    cutoff = _log_start(decision_log) + 5 * DAY_MS
+    args = ["retrain", "--dry-run", "--log-dir", str(decision_log.root), "--no-progress"]
+    options = ["--cutoff", str(cutoff), "--reports-dir", str(tmp_path / "reports")]
+    result = CliRunner().invoke(cli, [*args, *options])
+    assert isinstance(result.exception, SplitError), result.output
+    message = str(result.exception)
+    assert "(5 days up to the cutoff" in message
+    assert "last 14 days (--test-days 7 + --gap-days 7)" in message
+    assert "less than 5 days" in message and "later --cutoff" in message
+    assert "--maturity-days 14" in message
+
+
+def test_a_short_log_with_a_handful_of_fraud_rows_is_not_called_leaky(
+    decision_log: ArchivedLog, trained_scorer: TrainedScorer, tmp_path: Path, monkeypatch
+) -> None:
+    # The README's first retrain on a fresh log: 2.5 days, 4 fraud rows to train on, and
+    # a dozen honest features (amount, hour_of_day, ...) rank all four on top.
+    mlflow = private_model_names(trained_scorer)
+    monkeypatch.setenv("FRAUDSTREAM_MLFLOW", json.dumps(mlflow.model_dump()))
+    cutoff = _log_start(decision_log) + int(2.5 * DAY_MS)
+    args = ["retrain", "--dry-run", "--log-dir", str(decision_log.root), "--no-progress"]
+    options = ["--cutoff", str(cutoff), "--reports-dir", str(tmp_path / "reports")]
+    short = ["--test-days", "1.5", "--gap-days", "0.5", "--maturity-days", "1"]
+    result = CliRunner().invoke(cli, [*args, *options, *short])
+    assert result.exit_code == 0, result.output
+    assert (
+        "leak check: skipped: too few fraud rows (4) to check features for leaks; need 30"
+        in result.output
+    )
