@@ -94,8 +94,8 @@ def train_and_register(
     out_dir.mkdir(parents=True, exist_ok=True)
     split = result.frames.split
     title = (
-        f"test slice {split.test_start_ms}..{split.test_end_ms} (epoch ms), "
-        f"labels known at {split.evaluate_at_ms}"
+        f"test slice {_utc(split.test_start_ms)} .. {_utc(split.test_end_ms)} UTC, "
+        f"labels known at {_utc(split.evaluate_at_ms)}"
     )
     if result.cold_start is not None:
         title += f"; isolation_forest judged on {result.cold_start.slice_name}"
@@ -181,3 +181,11 @@ def _params_for(family: str, params: dict[str, object]) -> dict[str, object]:
     own = _FAMILY_SECTIONS[family]
     other = tuple(p for p in _FAMILY_SECTIONS.values() if p != own)
     return {k: v for k, v in params.items() if not k.startswith(other)} | {"family": family}
+
+
+def _utc(epoch_ms: int) -> str:
+    """Epoch ms as a readable UTC time, as reports show it (the split's params keep ms)."""
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M")

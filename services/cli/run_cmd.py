@@ -42,7 +42,14 @@ def labels(group_id: str, idle_exit: float | None) -> None:
 
     stop = StopFlag()
     install_signal_handlers(stop)
-    loop, updater = label_consumer(load_settings(), group_id=group_id, stop=stop)
+    settings = load_settings()
+    loop, updater = label_consumer(settings, group_id=group_id, stop=stop)
+    log.info(
+        "labels ready: group %s, topic %s -> Redis %s",
+        group_id,
+        settings.kafka.topics.labels,
+        settings.redis.url,
+    )
     stats = loop.run(idle_exit_s=idle_exit)
     click.echo(
         f"labels: {stats.messages} consumed, {updater.applied} applied, "
