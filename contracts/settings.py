@@ -269,8 +269,46 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         state = stack_file()
         if state.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=state))
+            sources.append(_StackFileSource(settings_cls, state, higher=tuple(sources)))
         return tuple(sources)
+
+
+class _StackFileSource(TomlConfigSettingsSource):
+    """The local stack's ``stack.toml``, one section at a time as a unit.
+
+    Sources merge field by field: with a real broker named in the environment,
+    a leftover stack file's other Kafka fields (its ``max_event_ahead_s = 0``,
+    meant for simulated streams) would still apply to that broker. So a section
+    whose address a higher source gives (another broker, another Redis) is
+    taken from the stack file not at all.
+    """
+
+    _ADDRESSES = (("kafka", "bootstrap_servers"), ("redis", "url"))
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        toml_file: Path,
+        *,
+        higher: tuple[PydanticBaseSettingsSource, ...],
+    ) -> None:
+        super().__init__(settings_cls, toml_file=toml_file)
+        self._higher = higher
+
+    def __call__(self) -> dict[str, Any]:
+        data = dict(super().__call__())
+        given = [source() for source in self._higher]
+        for section, address in self._ADDRESSES:
+            if any(_names(values.get(section), address) for values in given):
+                data.pop(section, None)
+        return data
+
+
+def _names(section: Any, field: str) -> bool:
+    """Whether a source's value for a section sets ``field`` (or is a whole section)."""
+    if isinstance(section, BaseModel):
+        return True
+    return isinstance(section, dict) and field in section
 
 
 def _under_state_dir(state: Path) -> list[tuple[str, str, object]]:

@@ -12,6 +12,11 @@ LOOPBACK = "127.0.0.1"
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     """Whether a server could bind ``host:port`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As redis-server and tansu bind: connections left in TIME_WAIT by a
+        # server that just stopped do not keep it from its port (without this the
+        # restarted stack moved to another port, stranding clients of stack.toml).
+        # A port with a live listener still refuses the bind.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

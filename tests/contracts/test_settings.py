@@ -42,3 +42,25 @@ def test_the_default_state_dir_keeps_the_documented_defaults() -> None:
     settings = Settings(state_dir=Path(".fraudstream"))
     assert settings.mlflow.tracking_uri == "sqlite:///.fraudstream/mlflow.db"
     assert settings.retrain.decision_log_dir == Path(".fraudstream/decision-log")
+
+
+def test_a_stack_file_section_does_not_apply_to_another_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A leftover stack.toml turned the future-date check off for a real cluster
+    # named in the environment: sources merged field by field.
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "stack.toml").write_text(
+        '[kafka]\nbootstrap_servers = "127.0.0.1:19092"\nmax_event_ahead_s = 0\n\n'
+        '[redis]\nurl = "redis://127.0.0.1:16379/0"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FRAUDSTREAM_STATE_DIR", str(state))
+    local = load_settings()
+    assert (local.kafka.bootstrap_servers, local.kafka.max_event_ahead_s) == ("127.0.0.1:19092", 0)
+    monkeypatch.setenv("FRAUDSTREAM_KAFKA__BOOTSTRAP_SERVERS", "broker.prod:9092")
+    remote = load_settings()
+    assert remote.kafka.bootstrap_servers == "broker.prod:9092"
+    assert remote.kafka.max_event_ahead_s == 300  # not the stack file's
+    assert remote.redis.url == "redis://127.0.0.1:16379/0"  # (its Redis section still applies)
