@@ -1,9 +1,16 @@
 """Read a whole topic from the beginning, for tools and tests (``topics count``/``tail``).
 
-Completion is decided by *idleness*, never by high watermarks: the embedded
-broker under-reports them (a partition with 74,998 readable records reported
-74,706), so "end" means no record arrived for ``idle_ms`` after the reader
-was assigned every partition. Count what you consume.
+Completion is decided by *idleness*, never by high watermarks alone: the
+embedded broker under-reports them (a partition with 74,998 readable records
+reported 74,706), so "end" means no record arrived for ``idle_ms``. But the
+idle clock only runs once every partition has been read up to the watermark
+it reported at the start: a first fetch slower than ``idle_ms`` (0.5-1 s on
+the embedded broker) used to end a read with nothing and no warning. A read
+that makes no progress towards those watermarks for ``_STALL_S`` stops with a
+warning naming what it did not reach. Count what you consume.
+
+Transport errors a consumer reports while librdkafka reconnects (broker down
+for a moment, a timeout) are logged and the read goes on; others raise.
 
 The reader assigns partitions directly (no group membership): it joins no
 group, commits nothing and so never disturbs the real consumers of a topic.
@@ -11,6 +18,7 @@ group, commits nothing and so never disturbs the real consumers of a topic.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +35,19 @@ from services.kafka.errors import kafka_errors, translate_kafka_error
 
 __all__ = ["Record", "TopicReader", "read_topic"]
 
+log = logging.getLogger(__name__)
+
 _PARTITION_EOF: int = VendorKafkaError._PARTITION_EOF  # noqa: SLF001  # librdkafka's public code
+# librdkafka's own codes for a connection it is retrying: not the read's failure.
+_TRANSIENT: frozenset[int] = frozenset(
+    {
+        VendorKafkaError._TRANSPORT,  # noqa: SLF001
+        VendorKafkaError._ALL_BROKERS_DOWN,  # noqa: SLF001
+        VendorKafkaError._TIMED_OUT,  # noqa: SLF001
+    }
+)
+#: A read waiting for the start's watermarks gives up after this long without progress.
+_STALL_S = 15.0
 # Short polls keep the idle clock honest without spinning.
 _POLL_S = 0.05
 
@@ -63,9 +83,12 @@ class TopicReader:
         )
         try:
             self._partitions = self._assign_all(metadata_timeout_s)
+            self._ends = self._watermarks(metadata_timeout_s)
         except BaseException:
             self._consumer.close()
             raise
+        # The next offset to read per partition (what was read so far).
+        self._next: dict[int, int] = {}
 
     @property
     def partitions(self) -> int:
@@ -83,6 +106,26 @@ class TopicReader:
             [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in sorted(topic.partitions)]
         )
         return len(topic.partitions)
+
+    def _watermarks(self, timeout_s: float) -> dict[int, int]:
+        """Each partition's high watermark now: what a read waits for before idling."""
+        ends: dict[int, int] = {}
+        for partition in range(self._partitions):
+            with kafka_errors(f"reading the end offsets of topic {self._topic!r}"):
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, partition), timeout=timeout_s
+                )
+            if high > low:
+                ends[partition] = high
+        return ends
+
+    def _behind(self) -> dict[int, int]:
+        """Partitions not yet read up to the watermark of the start, and by how much."""
+        return {
+            partition: end - self._next.get(partition, 0)
+            for partition, end in self._ends.items()
+            if self._next.get(partition, 0) < end
+        }
 
     def read(
         self,
@@ -104,14 +147,32 @@ class TopicReader:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
-            if max_records is None and (now - last_activity) * 1000 >= idle_ms:
+            if max_records is None and self._done_waiting(now - last_activity, idle_ms):
                 return
             record = self._poll_one(_POLL_S)
             if record is None:
                 continue
             last_activity = time.monotonic()
+            self._next[record.partition] = record.offset + 1
             seen += 1
             yield record
+
+    def _done_waiting(self, idle_s: float, idle_ms: int) -> bool:
+        if idle_s * 1000 < idle_ms:
+            return False
+        behind = self._behind()
+        if not behind:
+            return True
+        if idle_s < _STALL_S:
+            return False  # records known to exist have not arrived yet: keep reading
+        log.warning(
+            "reading %r: nothing arrived for %.0f s with records left below the start's end "
+            "offsets (partition: records) %s; stopping",
+            self._topic,
+            idle_s,
+            behind,
+        )
+        return True
 
     def follow(self) -> Iterator[Record]:
         """Yield records as they arrive, forever (stop by breaking out or Ctrl-C)."""
@@ -128,6 +189,9 @@ class TopicReader:
         if error is not None:
             # End-of-partition events only appear when a caller enables them; not a failure.
             if error.code() == _PARTITION_EOF:
+                return None
+            if error.code() in _TRANSIENT and not error.fatal():
+                log.warning("reading %r: %s (librdkafka retries)", self._topic, error.str())
                 return None
             raise translate_kafka_error(error, f"reading topic {self._topic!r}")
         return Record(

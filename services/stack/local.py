@@ -285,8 +285,11 @@ class LocalStack:
 
     def status(self) -> StackStatus:
         """What runs now. Stale pid files are removed on the way."""
-        kafka_record, kafka = self._inspect(self.kafka, lambda port: f"{LOOPBACK}:{port}")
-        redis_record, redis_status = self._inspect(self.redis, _redis_url)
+        # Under the up/down lock: an `up` between reading a stale pid file and
+        # removing it would have its new server's file removed, orphaning it.
+        with self._exclusive():
+            kafka_record, kafka = self._inspect(self.kafka, lambda port: f"{LOOPBACK}:{port}")
+            redis_record, redis_status = self._inspect(self.redis, _redis_url)
         topics: dict[str, int] | None = None
         topics_error: str | None = None
         if kafka_record is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections import defaultdict
 
 import pytest
@@ -174,3 +177,26 @@ def test_kafka_errors_context_translates_and_chains() -> None:
             raise KafkaException(vendor)
     assert failure.value.retriable
     assert isinstance(failure.value.__cause__, KafkaException)
+
+
+def test_a_read_waits_for_the_records_that_exist_before_idling(
+    local_stack, settings: Settings, kafka_producer: Producer
+) -> None:
+    # The idle clock used to start before the first fetch came back: a broker slower
+    # than idle_ms (summary reads at 500 ms; a first fetch takes 0.5-1 s on the
+    # embedded broker) ended the read early, with nothing, silently.
+    topic = settings.kafka.topics.cases
+    for i in range(40):
+        kafka_producer.produce(topic, key=f"k{i % 4}".encode(), value=encode(transaction(i, "c")))
+    assert kafka_producer.flush(10) == 0
+    broker = int((local_stack.state_dir / "stack" / "kafka.pid").read_text().splitlines()[0])
+    with TopicReader(settings.kafka, topic) as reader:
+        os.kill(broker, signal.SIGSTOP)  # the first fetch now takes 1.5 s
+        thaw = threading.Timer(1.5, os.kill, (broker, signal.SIGCONT))
+        thaw.start()
+        try:
+            records = list(reader.read(idle_ms=300))
+        finally:
+            thaw.join()
+            os.kill(broker, signal.SIGCONT)
+    assert len(records) == 40
