@@ -205,7 +205,42 @@ def _is_our_process(record: DaemonRecord) -> bool:
     proc = Path("/proc") / str(record.pid)
     if not proc.is_dir():
         return True  # no procfs (not Linux): existence is all we can check
-    return _same_executable(proc, record.executable)
+    # Every stack runs the same two binaries: a dead stack's pid reused by another
+    # stack's server passes the executable check, and `down` would kill it. The
+    # start time tells them apart.
+    return _same_executable(proc, record.executable) and _started_then(proc, record.started_at_ms)
+
+
+#: How far the kernel's start time of a process may be from the one its pid file
+#: records (written just after the spawn; a loaded machine delays the write).
+_START_TOLERANCE_S = 30.0
+
+
+def _started_then(proc: Path, started_at_ms: int) -> bool:
+    """Whether the process at ``proc`` started when its pid file says (unknown: yes)."""
+    if started_at_ms <= 0:
+        return True  # an old pid file without a start time
+    started = _start_time_s(proc)
+    if started is None:
+        return True  # not allowed to look: the other checks are all we have
+    return abs(started - started_at_ms / 1000) <= _START_TOLERANCE_S
+
+
+def _start_time_s(proc: Path) -> float | None:
+    """The process's start as epoch seconds: boot time + its start in clock ticks."""
+    try:
+        fields = (proc / "stat").read_text(encoding="utf-8", errors="replace")
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text(encoding="utf-8").splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    # The command name in parentheses may contain spaces; starttime is field 22,
+    # the 20th after the ')'.
+    ticks = int(fields.rsplit(")", 1)[-1].split()[19])
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _is_zombie(proc: Path) -> bool:

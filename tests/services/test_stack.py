@@ -263,3 +263,22 @@ def test_a_relative_state_dir_works_from_its_own_working_directory(tmp_path, mon
         assert stack.status().healthy
     finally:
         stack.down()
+
+
+def test_a_pid_reused_by_a_process_of_the_same_binary_is_not_ours() -> None:
+    # Every stack runs the same binaries: a dead stack's pid taken by another
+    # stack's server passed the executable check, and `down` killed that server.
+    from services.stack.daemon import _is_our_process, _start_time_s
+
+    me = Path("/proc") / str(os.getpid())
+    started = _start_time_s(me)
+    assert started is not None
+    executable = Path(sys.executable).resolve()
+    then = DaemonRecord(os.getpid(), 0, executable, started_at_ms=int(started * 1000) + 200)
+    assert _is_our_process(then)
+    long_before = DaemonRecord(
+        os.getpid(), 0, executable, started_at_ms=int(started * 1000) - 3_600_000
+    )
+    assert not _is_our_process(long_before)
+    unknown = DaemonRecord(os.getpid(), 0, executable, started_at_ms=0)  # an old pid file
+    assert _is_our_process(unknown)
