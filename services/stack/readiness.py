@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 
@@ -14,7 +16,7 @@ from services.kafka.admin import list_topics
 from services.stack.daemon import Daemon
 from services.stack.ports import LOOPBACK, port_accepts
 
-__all__ = ["PortTakenError", "broker_answers", "redis_answers", "wait_until_ready"]
+__all__ = ["PortTakenError", "broker_answers", "listens_on", "redis_answers", "wait_until_ready"]
 
 # tansu: "AddrInUse" / "Address in use"; redis: "bind: Address already in use".
 _ADDRESS_IN_USE = re.compile(r"AddrInUse|address (already )?in use", re.IGNORECASE)
@@ -44,6 +46,34 @@ def redis_answers(port: int) -> bool:
         client.close()
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on loopback ``port`` (Linux
+    procfs; True where it cannot be told, so elsewhere the probe alone decides)."""
+    proc = Path("/proc")
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text(encoding="utf-8").splitlines()[1:]
+        except OSError:
+            return True
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    try:
+        descriptors = list((proc / str(pid) / "fd").iterdir())
+    except OSError:
+        return True  # not allowed to look
+    for descriptor in descriptors:
+        try:
+            if os.readlink(descriptor) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def wait_until_ready(
     daemon: Daemon, port: int, answers: Callable[[int], bool], *, timeout_s: float
 ) -> None:
@@ -54,14 +84,18 @@ def wait_until_ready(
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        if daemon.running() is None:
+        record = daemon.running()
+        if record is None:
             tail = daemon.log_tail()
             if _ADDRESS_IN_USE.search(tail):
                 raise PortTakenError(f"{daemon.name}: port {port} was taken by another process")
             raise StackError(
                 f"{daemon.name} exited during start-up; the end of {daemon.log_file}:\n{tail}"
             )
-        if port_accepts(port) and answers(port):
+        # Whoever answers must be our process: another stack's server on the same
+        # port (ours still starting, or about to fail to bind) would otherwise be
+        # announced in our stack.toml, and our tests would write into its broker.
+        if port_accepts(port) and listens_on(record.pid, port) and answers(port):
             return
         if time.monotonic() >= deadline:
             raise StackError(
