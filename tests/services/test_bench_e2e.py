@@ -40,7 +40,7 @@ def test_every_offered_transaction_is_measured_through_the_floor_and_the_scorer(
         assert 0 < stages["features"]["p50"] <= stages["total"]["p50"]
         assert phases[("echo", rate)].stages_ms == {}  # the floor does no work to time
     assert "targets (printed, not asserted)" in report.report
-    assert "scorer in-process per micro-batch stage" in report.report
+    assert "scorer in-process time per stage, as each transaction's micro-batch" in report.report
 
 
 def test_the_control_runs_rounds_alone_and_beside_a_do_nothing_process_on_fresh_topics(
