@@ -204,6 +204,18 @@ def retrain(
         card_k=config.train.card_k,
         challenger_label=label,
     )
+    if result.promote and not leak_scan.judged:
+        # Too few fraud rows to tell a leak from a strong feature: a label copied into
+        # a feature would otherwise go live unjudged. Nothing promotes unchecked.
+        result = dataclasses.replace(
+            result,
+            promote=False,
+            reason=(
+                f"not promoted while the leak check cannot judge ({leak_scan.fraud_rows} "
+                f"fraud rows in training, it needs {leak_scan.min_fraud_rows}); "
+                f"the comparison alone: {result.reason}"
+            ),
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file = _ReportFile(out_dir / "retrain.txt", plan, leak_scan, result)
     applied = _apply_reported(

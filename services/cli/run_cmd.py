@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -45,10 +46,10 @@ def labels(group_id: str, idle_exit: float | None) -> None:
     settings = load_settings()
     loop, updater = label_consumer(settings, group_id=group_id, stop=stop)
     log.info(
-        "labels ready: group %s, topic %s -> Redis %s",
+        "labels ready: group %s, topic %s -> Redis at %s",
         group_id,
         settings.kafka.topics.labels,
-        settings.redis.url,
+        urlsplit(settings.redis.url).hostname,  # (the URL may carry a password)
     )
     stats = loop.run(idle_exit_s=idle_exit)
     click.echo(

@@ -38,11 +38,14 @@ class DaemonRecord:
     port: int
     executable: Path
     started_at_ms: int
+    #: The kernel's start time of the process in clock ticks since boot (0: unknown).
+    #: Unlike a wall-clock time it does not move when the clock is stepped.
+    start_ticks: int = 0
 
     def to_text(self) -> str:
         return (
             f"{self.pid}\nport={self.port}\nexecutable={self.executable}\n"
-            f"started_at_ms={self.started_at_ms}\n"
+            f"started_at_ms={self.started_at_ms}\nstart_ticks={self.start_ticks}\n"
         )
 
     @classmethod
@@ -55,6 +58,7 @@ class DaemonRecord:
             port=int(fields["port"]) if "port" in fields else 0,
             executable=Path(fields.get("executable", "")),
             started_at_ms=int(fields.get("started_at_ms", "0")),
+            start_ticks=int(fields.get("start_ticks", "0")),
         )
 
 
@@ -120,6 +124,7 @@ class Daemon:
             port=port,
             executable=Path(argv[0]),
             started_at_ms=int(time.time() * 1000),
+            start_ticks=_start_ticks(Path("/proc") / str(pid)) or 0,
         )
         temporary = self.pid_file.with_suffix(".pid.tmp")
         temporary.write_text(record.to_text(), encoding="utf-8")
@@ -207,40 +212,26 @@ def _is_our_process(record: DaemonRecord) -> bool:
         return True  # no procfs (not Linux): existence is all we can check
     # Every stack runs the same two binaries: a dead stack's pid reused by another
     # stack's server passes the executable check, and `down` would kill it. The
-    # start time tells them apart.
-    return _same_executable(proc, record.executable) and _started_then(proc, record.started_at_ms)
+    # kernel's start time of the process tells them apart.
+    return _same_executable(proc, record.executable) and _same_start(proc, record.start_ticks)
 
 
-#: How far the kernel's start time of a process may be from the one its pid file
-#: records (written just after the spawn; a loaded machine delays the write).
-_START_TOLERANCE_S = 30.0
+def _same_start(proc: Path, start_ticks: int) -> bool:
+    """Whether the process at ``proc`` is the one started (an old pid file: assume so)."""
+    if start_ticks <= 0:
+        return True
+    now = _start_ticks(proc)
+    return now is None or now == start_ticks
 
 
-def _started_then(proc: Path, started_at_ms: int) -> bool:
-    """Whether the process at ``proc`` started when its pid file says (unknown: yes)."""
-    if started_at_ms <= 0:
-        return True  # an old pid file without a start time
-    started = _start_time_s(proc)
-    if started is None:
-        return True  # not allowed to look: the other checks are all we have
-    return abs(started - started_at_ms / 1000) <= _START_TOLERANCE_S
-
-
-def _start_time_s(proc: Path) -> float | None:
-    """The process's start as epoch seconds: boot time + its start in clock ticks."""
+def _start_ticks(proc: Path) -> int | None:
+    """The process's start in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
     try:
         fields = (proc / "stat").read_text(encoding="utf-8", errors="replace")
-        boot = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text(encoding="utf-8").splitlines()
-            if line.startswith("btime ")
-        )
-    except (OSError, StopIteration, ValueError):
+    except OSError:
         return None
-    # The command name in parentheses may contain spaces; starttime is field 22,
-    # the 20th after the ')'.
-    ticks = int(fields.rsplit(")", 1)[-1].split()[19])
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+    # The command name in parentheses may contain spaces: field 22 is the 20th after ')'.
+    return int(fields.rsplit(")", 1)[-1].split()[19])
 
 
 def _is_zombie(proc: Path) -> bool:

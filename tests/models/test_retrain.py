@@ -147,6 +147,9 @@ def test_a_handful_of_training_fraud_rows_skips_the_leak_verdict_and_says_so(
         "leak check: skipped: too few fraud rows (3) to check features for leaks; need 30"
         in dry.report_text
     )
+    # No champion yet, so the comparison alone would promote: not while unjudged.
+    assert not dry.result.promote
+    assert "not promoted while the leak check cannot judge (3 fraud rows" in dry.result.reason
 
 
 def test_a_verdict_that_fails_part_way_leaves_a_report_of_the_aliases_as_they_are(

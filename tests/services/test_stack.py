@@ -268,17 +268,26 @@ def test_a_relative_state_dir_works_from_its_own_working_directory(tmp_path, mon
 def test_a_pid_reused_by_a_process_of_the_same_binary_is_not_ours() -> None:
     # Every stack runs the same binaries: a dead stack's pid taken by another
     # stack's server passed the executable check, and `down` killed that server.
-    from services.stack.daemon import _is_our_process, _start_time_s
+    # The kernel's start ticks tell them apart, and unlike a wall-clock time they do
+    # not move when the clock is stepped (a VM resumed, NTP).
+    from services.stack.daemon import _is_our_process, _start_ticks
 
-    me = Path("/proc") / str(os.getpid())
-    started = _start_time_s(me)
-    assert started is not None
+    ticks = _start_ticks(Path("/proc") / str(os.getpid()))
+    assert ticks is not None
     executable = Path(sys.executable).resolve()
-    then = DaemonRecord(os.getpid(), 0, executable, started_at_ms=int(started * 1000) + 200)
-    assert _is_our_process(then)
-    long_before = DaemonRecord(
-        os.getpid(), 0, executable, started_at_ms=int(started * 1000) - 3_600_000
-    )
-    assert not _is_our_process(long_before)
-    unknown = DaemonRecord(os.getpid(), 0, executable, started_at_ms=0)  # an old pid file
-    assert _is_our_process(unknown)
+    mine = DaemonRecord(os.getpid(), 0, executable, started_at_ms=0, start_ticks=ticks)
+    assert _is_our_process(mine)
+    assert DaemonRecord.from_text(mine.to_text()) == mine
+    reused = DaemonRecord(os.getpid(), 0, executable, started_at_ms=0, start_ticks=ticks - 100)
+    assert not _is_our_process(reused)
+    old_file = DaemonRecord(os.getpid(), 0, executable, started_at_ms=0)  # no ticks recorded
+    assert _is_our_process(old_file)
+
+
+def test_a_started_servers_pid_file_records_its_start_ticks(state_dir: Path) -> None:
+    up(state_dir)
+    text = (state_dir / "stack" / "redis.pid").read_text()
+    record = DaemonRecord.from_text(text)
+    assert record.start_ticks > 0
+    stack_status = LocalStack(state_dir).status()
+    assert stack_status.redis.alive and stack_status.kafka.alive
