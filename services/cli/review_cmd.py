@@ -124,15 +124,11 @@ def end_sessions(name: str) -> None:
 )
 def unlock(name: str | None, client: str | None) -> None:
     """Forget the failed logins of user name NAME, lifting its login throttling."""
+    if (name is None) == (client is None):
+        raise click.UsageError("give a user NAME or --client ADDRESS")
     with _store() as store:
-        if name is not None and client is None:
-            cleared = store.unlock(name, actor=_SYSTEM_ACTOR)
-            click.echo(f"cleared {cleared} failed login(s) of {name}")
-        elif client is not None and name is None:
-            cleared = store.unlock_client(client, actor=_SYSTEM_ACTOR)
-            click.echo(f"cleared {cleared} failed login(s) from {client}")
-        else:
-            raise click.UsageError("give a user NAME or --client ADDRESS")
+        cleared = store.unlock(name=name, client=client, actor=_SYSTEM_ACTOR)
+    click.echo(f"cleared {cleared} failed login(s) " + (f"of {name}" if name else f"from {client}"))
 
 
 @review.command("token")

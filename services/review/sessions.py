@@ -37,7 +37,6 @@ __all__ = [
     "DEFAULT_LOGIN_POLICY",
     "LoginPolicy",
     "begin_attempt",
-    "clear_client_failures",
     "clear_failures",
     "end_sessions",
     "forget_user",
@@ -127,7 +126,7 @@ def forget_user(connection: Connection, name: str) -> None:
     """Drop a removed user's session rows (a user made again under the name starts clean)."""
     connection.execute(delete(session_cutoffs).where(session_cutoffs.c.user_name == name))
     connection.execute(delete(revoked_tokens).where(revoked_tokens.c.user_name == name))
-    clear_failures(connection, name)
+    clear_failures(connection, name=name)
 
 
 # -- throttling ---------------------------------------------------------------------------
@@ -177,16 +176,17 @@ def _serialise_attempts(connection: Connection) -> None:
 
 def succeed_attempt(connection: Connection, name: str) -> None:
     """A correct password: the name's failures (and this attempt) are forgotten."""
-    clear_failures(connection, name)
+    clear_failures(connection, name=name)
 
 
-def clear_client_failures(connection: Connection, client: str) -> int:
-    return connection.execute(
-        delete(login_attempts).where(login_attempts.c.client == client)
-    ).rowcount
-
-
-def clear_failures(connection: Connection, name: str) -> int:
-    return connection.execute(
-        delete(login_attempts).where(login_attempts.c.user_name == name)
-    ).rowcount
+def clear_failures(
+    connection: Connection, *, name: str | None = None, client: str | None = None
+) -> int:
+    """Forget the failed logins of user ``name`` and/or from address ``client``."""
+    if name is not None:
+        condition = login_attempts.c.user_name == name
+    elif client is not None:
+        condition = login_attempts.c.client == client
+    else:
+        return 0
+    return connection.execute(delete(login_attempts).where(condition)).rowcount

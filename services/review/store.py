@@ -183,16 +183,20 @@ class ReviewStore:
                 connection, at_ms=now, actor=actor, action="user-logout-all", detail={"user": name}
             )
 
-    def unlock(self, name: str, *, actor: str) -> int:
-        """Forget ``name``'s failed logins (throttling); how many there were."""
-        with self._transaction(f"unlocking {name!r}") as connection:
-            cleared = sessions.clear_failures(connection, name)
+    def unlock(self, *, name: str | None = None, client: str | None = None, actor: str) -> int:
+        """Forget the failed logins (throttling) of user ``name`` or from address
+        ``client``; how many there were."""
+        if (name is None) == (client is None):
+            raise UserError("unlock a user name or a client address (one of them)")
+        who = {"user": name} if name is not None else {"client": client}
+        with self._transaction(f"unlocking {who}") as connection:
+            cleared = sessions.clear_failures(connection, name=name, client=client)
             audit.record(
                 connection,
                 at_ms=self.clock(),
                 actor=actor,
-                action="user-unlock",
-                detail={"user": name, "failures": cleared},
+                action="user-unlock" if name is not None else "client-unlock",
+                detail={**who, "failures": cleared},
             )
             return cleared
 
@@ -215,19 +219,6 @@ class ReviewStore:
                 raise AuthError("the password changed while logging in; log in again")
             sessions.succeed_attempt(connection, name)
         return user
-
-    def unlock_client(self, client: str, *, actor: str) -> int:
-        """Forget the failed logins from ``client`` (an address); how many there were."""
-        with self._transaction(f"unlocking client {client!r}") as connection:
-            cleared = sessions.clear_client_failures(connection, client)
-            audit.record(
-                connection,
-                at_ms=self.clock(),
-                actor=actor,
-                action="client-unlock",
-                detail={"client": client, "failures": cleared},
-            )
-            return cleared
 
     def session_user(self, claims: TokenClaims, token: str) -> User:
         """The user a verified token speaks for, unless its session ended (``AuthError``)."""

@@ -181,4 +181,4 @@ def end_sessions(name: str, principal: ApiAdmin, context: Context) -> None:
 @router.post("/users/{name}/unlock")
 def unlock(name: str, principal: ApiAdmin, context: Context) -> dict[str, int]:
     """Forget a user name's failed logins, lifting its throttling (admins)."""
-    return {"failures_cleared": context.store.unlock(name, actor=principal.name)}
+    return {"failures_cleared": context.store.unlock(name=name, actor=principal.name)}
